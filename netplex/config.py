@@ -1,0 +1,324 @@
+"""Configuration: Neutron-style INI files parsed once, at the edge, into typed values.
+
+Section and option names follow Neutron's ``neutron.conf`` and ``ml2_conf.ini``
+wherever an equivalent exists, so an operator's existing file keeps working.
+Every option is declared in :data:`SCHEMA`; options a file sets that nobody
+declared are collected in :attr:`Config.unknown` and reported by the caller
+(they are never silently dropped). A value that does not parse raises
+:class:`ConfigError` naming the section, the option and the bad value.
+
+Nothing here reads global state after :func:`load` returns: the resulting
+:class:`Config` is passed explicitly to whoever needs it.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Config", "ConfigError", "Opt", "SCHEMA", "load", "parse_bool", "parse_list"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names option and value."""
+
+
+def parse_bool(value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def parse_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def parse_port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 0..65535")
+    return port
+
+
+def parse_positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise ValueError(f"expected an integer >= 1, got {n}")
+    return n
+
+
+def parse_nonnegative_int(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise ValueError(f"expected an integer >= 0, got {n}")
+    return n
+
+
+def parse_mac_template(value: str) -> str:
+    parts = value.strip().lower().split(":")
+    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+        raise ValueError(f"expected six colon-separated hex octets, got {value!r}")
+    for p in parts:
+        int(p, 16)
+    if int(parts[0], 16) & 1:
+        raise ValueError(f"base_mac {value!r} is a multicast address")
+    return ":".join(parts)
+
+
+def parse_choice(*choices: str) -> Callable[[str], str]:
+    def _parse(value: str) -> str:
+        v = value.strip()
+        if v not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {v!r}")
+        return v
+
+    return _parse
+
+
+def parse_dict_list(value: str) -> dict[str, str]:
+    """``physnet1:br-eth1,physnet2:br-eth2`` -> ``{"physnet1": "br-eth1", ...}``."""
+    out: dict[str, str] = {}
+    for item in parse_list(value):
+        key, sep, val = item.partition(":")
+        if not sep or not key.strip() or not val.strip():
+            raise ValueError(f"expected key:value pairs, got {item!r}")
+        if key.strip() in out:
+            raise ValueError(f"key {key.strip()!r} given twice")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def default_state_path() -> str:
+    base = os.environ.get("NETPLEX_STATE_PATH")
+    if base:
+        return base
+    xdg = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(xdg, "netplex")
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One declared option: its parser, default (already typed) and help text."""
+
+    name: str
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    aliases: tuple[str, ...] = ()
+
+
+def _opts(*opts: Opt) -> dict[str, Opt]:
+    return {o.name: o for o in opts}
+
+
+#: Every option Netplex understands, by section. Drivers shipped later add
+#: their sections here so that unknown-option reporting stays exact.
+SCHEMA: dict[str, dict[str, Opt]] = {
+    "DEFAULT": _opts(
+        Opt("bind_host", str, "127.0.0.1", "Address the API server listens on."),
+        Opt("bind_port", parse_port, 9696, "Port the API server listens on."),
+        Opt("api_workers", parse_positive_int, 1, "Number of API server processes."),
+        Opt("base_mac", parse_mac_template, "fa:16:3e:00:00:00",
+            "MAC template; octets that are 00 are randomised."),
+        Opt("mac_generation_retries", parse_positive_int, 16,
+            "How many random MACs to try before giving up."),
+        Opt("max_fixed_ips_per_port", parse_positive_int, 5, "Upper bound on fixed_ips per port."),
+        Opt("auth_strategy", parse_choice("noauth"), "noauth",
+            "noauth: X-Project-Id / X-Roles headers give the caller; no headers means admin."),
+        Opt("state_path", str, "", "Data directory (SQLite file lives here)."),
+        Opt("host", str, "", "This machine's host id (defaults to the hostname)."),
+        Opt("global_physnet_mtu", parse_positive_int, 1500,
+            "MTU of the underlying physical network."),
+        Opt("agent_down_time", parse_positive_int, 75,
+            "Seconds without a heartbeat after which an agent is considered dead."),
+        Opt("agent_auth_token", str, "",
+            "Shared secret agents present as X-Agent-Token; empty disables the check."),
+        Opt("debug", parse_bool, False, "Log at DEBUG level."),
+        Opt("core_plugin", str, "ml2", "Accepted for compatibility; only ml2 exists."),
+        Opt("service_plugins", parse_list, [], "Accepted for compatibility; none are built yet."),
+        Opt("allow_overlapping_ips", parse_bool, True, "Accepted for compatibility; always on."),
+        Opt("pagination_max_limit", str, "-1", "Largest page size (-1: unlimited)."),
+        Opt("feed_retention", parse_positive_int, 100000,
+            "How many change-feed entries to keep before compacting older ones."),
+    ),
+    "database": _opts(
+        Opt("connection", str, "",
+            "SQLAlchemy URL; empty means an SQLite file under state_path."),
+        Opt("max_retries", parse_nonnegative_int, 10,
+            "Retries of a transaction that hit a serialization conflict."),
+    ),
+    "ml2": _opts(
+        Opt("type_drivers", parse_list, ["local", "flat", "vlan", "vxlan", "gre", "geneve"],
+            "Type drivers to load, by entry-point name."),
+        Opt("project_network_types", parse_list, ["local"],
+            "Ordered network types for project networks.", aliases=("tenant_network_types",)),
+        Opt("mechanism_drivers", parse_list, [], "Mechanism drivers, in call order."),
+        Opt("extension_drivers", parse_list, [], "Accepted for compatibility."),
+        Opt("external_network_type", str, "",
+            "Network type for router:external networks without provider attributes."),
+        Opt("path_mtu", parse_nonnegative_int, 0, "Max MTU of the overlay path (0: unset)."),
+        Opt("physical_network_mtus", parse_dict_list, {}, "physnet:mtu pairs."),
+        Opt("overlay_ip_version", parse_choice("4", "6"), "4",
+            "IP version of the tunnel underlay (for overhead)."),
+    ),
+    "ml2_type_flat": _opts(
+        Opt("flat_networks", parse_list, ["*"], "Physical networks allowed for flat ('*' = any)."),
+    ),
+    "ml2_type_vlan": _opts(
+        Opt("network_vlan_ranges", parse_list, [],
+            "physnet[:min:max] entries; a bare name means 1..4094."),
+    ),
+    "ml2_type_vxlan": _opts(
+        Opt("vni_ranges", parse_list, [], "min:max VXLAN VNI ranges for project networks."),
+        Opt("vxlan_group", str, "", "Accepted for compatibility; multicast is not used."),
+    ),
+    "ml2_type_gre": _opts(
+        Opt("tunnel_id_ranges", parse_list, [], "min:max GRE key ranges for project networks."),
+    ),
+    "ml2_type_geneve": _opts(
+        Opt("vni_ranges", parse_list, [], "min:max Geneve VNI ranges for project networks."),
+        Opt("max_header_size", parse_positive_int, 30, "Geneve header size for MTU maths."),
+    ),
+    "agent": _opts(
+        Opt("tunnel_types", parse_list, [], "Tunnel types this agent terminates."),
+        Opt("report_interval", parse_positive_int, 30, "Seconds between heartbeats."),
+        Opt("resync_interval", parse_positive_int, 300, "Seconds between full resyncs."),
+        Opt("server_url", str, "http://127.0.0.1:9696", "Netplex API endpoint."),
+    ),
+    "ovs": _opts(
+        Opt("local_ip", str, "", "Tunnel endpoint address of this host."),
+        Opt("bridge_mappings", parse_dict_list, {}, "physnet:bridge pairs."),
+        Opt("integration_bridge", str, "br-int", "Integration bridge name."),
+        Opt("datapath_type", parse_choice("system", "netdev"), "netdev", "OVS datapath type."),
+        Opt("ovsdb_connection", str, "", "OVSDB socket (unix:PATH); empty: the default."),
+    ),
+    "linux_bridge": _opts(
+        Opt("physical_interface_mappings", parse_dict_list, {}, "physnet:interface pairs."),
+        Opt("bridge_mappings", parse_dict_list, {}, "physnet:existing-bridge pairs."),
+    ),
+    "vxlan": _opts(
+        Opt("local_ip", str, "", "VXLAN endpoint address of this host."),
+        Opt("enable_vxlan", parse_bool, True, "Whether VXLAN networks are served."),
+        Opt("l2_population", parse_bool, True, "Always on: no multicast is used."),
+        Opt("udp_dstport", parse_port, 4789, "VXLAN UDP destination port."),
+    ),
+    "vif": _opts(
+        Opt("default_vif_type", str, "",
+            "vif_type the compute side uses when the server gives none (opt-in)."),
+        Opt("default_bridge_name", str, "", "Bridge for the default vif_type."),
+    ),
+}
+
+
+@dataclass
+class Config:
+    """Typed configuration values; ``cfg.get("ml2", "type_drivers")``."""
+
+    values: dict[str, dict[str, Any]]
+    unknown: list[str] = field(default_factory=list)
+    source: str | None = None
+
+    def get(self, section: str, name: str) -> Any:
+        return self.values[section][name]
+
+    def section(self, section: str) -> Mapping[str, Any]:
+        return self.values[section]
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.get("DEFAULT", "state_path") or default_state_path())
+
+    @property
+    def host(self) -> str:
+        return str(self.get("DEFAULT", "host") or socket.gethostname())
+
+    @property
+    def database_url(self) -> str:
+        url = str(self.get("database", "connection"))
+        if not url:
+            return f"sqlite:///{self.state_path / 'netplex.sqlite'}"
+        return url
+
+    def with_overrides(self, overrides: Mapping[tuple[str, str], Any]) -> Config:
+        """A copy with typed values replaced (used by tests and the CLI)."""
+        values = {s: dict(opts) for s, opts in self.values.items()}
+        for (section, name), value in overrides.items():
+            if name not in SCHEMA.get(section, {}):
+                raise ConfigError(f"[{section}] {name}: no such option")
+            values[section][name] = value
+        return Config(values, list(self.unknown), self.source)
+
+
+def _defaults() -> dict[str, dict[str, Any]]:
+    import copy
+
+    return {s: {n: copy.deepcopy(o.default) for n, o in opts.items()} for s, opts in SCHEMA.items()}
+
+
+def _parse_into(
+    values: dict[str, dict[str, Any]],
+    unknown: list[str],
+    parser: configparser.RawConfigParser,
+    origin: str,
+) -> None:
+    sections: Iterable[str] = ["DEFAULT", *parser.sections()]
+    for section in sections:
+        items = (
+            parser.defaults().items()
+            if section == "DEFAULT"
+            else ((k, v) for k, v in parser.items(section, raw=True) if k not in parser.defaults())
+        )
+        schema = SCHEMA.get(section)
+        for name, raw in items:
+            if schema is None:
+                unknown.append(f"[{section}] {name} ({origin}: unknown section)")
+                continue
+            opt = schema.get(name) or next(
+                (o for o in schema.values() if name in o.aliases), None
+            )
+            if opt is None:
+                unknown.append(f"[{section}] {name} ({origin})")
+                continue
+            try:
+                values[section][opt.name] = opt.parse(raw)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(
+                    f"[{section}] {name} = {raw!r} in {origin} is invalid: {exc}"
+                ) from None
+
+
+def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) -> Config:
+    """Read INI files (later ones win) and/or INI text into a :class:`Config`."""
+    values = _defaults()
+    unknown: list[str] = []
+    sources: list[str] = []
+    for path in paths:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"configuration file {p} does not exist")
+        parser = configparser.RawConfigParser(strict=False, interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        try:
+            parser.read(p)
+        except configparser.Error as exc:
+            raise ConfigError(f"cannot parse {p}: {exc}") from None
+        _parse_into(values, unknown, parser, str(p))
+        sources.append(str(p))
+    if text is not None:
+        parser = configparser.RawConfigParser(strict=False, interpolation=None)
+        parser.optionxform = str  # type: ignore[assignment,method-assign]
+        try:
+            parser.read_string(text)
+        except configparser.Error as exc:
+            raise ConfigError(f"cannot parse configuration text: {exc}") from None
+        _parse_into(values, unknown, parser, "<text>")
+        sources.append("<text>")
+    return Config(values, unknown, ", ".join(sources) or None)

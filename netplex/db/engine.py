@@ -1,0 +1,235 @@
+"""Engines, transactions and retries; the change feed is appended at commit.
+
+One :class:`Database` per process. Write work goes through
+:meth:`Database.transaction`, which runs a function in a fresh
+:class:`Txn`, retries it when the backend reports a conflict (SQLite
+"database is locked", PostgreSQL serialization failures and deadlocks,
+unique-key races, or an explicit :class:`RetryRequest`), and on success
+appends the changes the function recorded to the feed *in the same
+transaction*.
+
+Why the feed write is serialised: revisions must become visible in order,
+or a watcher that has read revision N+1 could later miss N. Every writer
+that has changes bumps the single ``feed_head`` row just before commit; on
+PostgreSQL that row lock is held until commit, on SQLite the whole write is
+already serialised. The lock is taken last, so it is held only for the
+commit itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, create_engine, event, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from netplex.core.exceptions import RetryRequest
+from netplex.db.models import Change, FeedHead
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: PostgreSQL SQLSTATEs that mean "run the transaction again".
+_PG_RETRY_STATES = {"40001", "40P01", "55P03"}
+
+
+def normalize_url(url: str) -> str:
+    """Accept Neutron-style URLs (``postgresql://``) and pick our drivers."""
+    u = make_url(url)
+    if u.drivername in ("postgresql", "postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+@dataclass
+class ChangeRecord:
+    resource: str
+    resource_id: str
+    action: str
+    body: dict[str, Any] | None
+
+
+@dataclass
+class Txn:
+    """What a transaction function receives: the session plus feed/commit hooks."""
+
+    session: Session
+    changes: list[ChangeRecord] = field(default_factory=list)
+    _after_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def record(
+        self, resource: str, resource_id: str, action: str, body: dict[str, Any] | None
+    ) -> None:
+        """Append a change to the feed when (and only if) this transaction commits."""
+        self.changes.append(ChangeRecord(resource, resource_id, action, body))
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the transaction has committed (never on rollback)."""
+        self._after_commit.append(fn)
+
+
+class Database:
+    """Engines and transaction helpers for one database URL."""
+
+    def __init__(self, url: str, *, max_retries: int = 10, echo: bool = False) -> None:
+        self.url = normalize_url(url)
+        u = make_url(self.url)
+        self.is_sqlite = u.get_backend_name() == "sqlite"
+        self.is_postgres = u.get_backend_name() == "postgresql"
+        self.max_retries = max_retries
+        #: Called with the new head revision after each commit that wrote changes.
+        self.commit_listeners: list[Callable[[int], None]] = []
+        if self.is_sqlite:
+            if u.database and u.database != ":memory:":
+                Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = self._sqlite_engine(echo, immediate=True)
+            self.read_engine = self._sqlite_engine(echo, immediate=False)
+            # Threads of this process queue here instead of spinning in
+            # SQLite's busy handler; other processes still meet busy_timeout.
+            self._write_lock: threading.Lock | None = threading.Lock()
+        else:
+            self.write_engine = create_engine(
+                self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
+            )
+            self.read_engine = self.write_engine
+            self._write_lock = None
+        self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def _sqlite_engine(self, echo: bool, *, immediate: bool) -> Engine:
+        memory = ":memory:" in self.url or self.url.endswith("sqlite://")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if memory:
+            raise ValueError("in-memory SQLite cannot be shared between engines; use a file")
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["pool_size"] = 16
+        kwargs["max_overflow"] = 16
+        engine = create_engine(self.url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event decide how transactions start.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
+
+        return engine
+
+    def dispose(self) -> None:
+        self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            self.read_engine.dispose()
+
+    # -- reads -----------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: a consistent snapshot, never blocks writers."""
+        with self._read_sessions() as session, session.begin():
+            yield session
+
+    # -- writes ----------------------------------------------------------
+
+    def transaction(self, fn: Callable[[Txn], T]) -> T:
+        """Run ``fn`` in a write transaction, retrying on conflicts."""
+        attempt = 0
+        while True:
+            try:
+                return self._run_once(fn)
+            except Exception as exc:
+                if not self._is_retriable(exc) or attempt >= self.max_retries:
+                    raise
+                attempt += 1
+                LOG.debug("retrying transaction (attempt %d) after %r", attempt, exc)
+                time.sleep(random.uniform(0, 0.002 * 2**min(attempt, 6)))
+
+    def _run_once(self, fn: Callable[[Txn], T]) -> T:
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self._write_sessions() as session:
+                txn = Txn(session)
+                with session.begin():
+                    result = fn(txn)
+                    session.flush()
+                    head = self._append_changes(txn) if txn.changes else None
+        finally:
+            if lock is not None:
+                lock.release()
+        if head is not None:
+            for listener in self.commit_listeners:
+                try:
+                    listener(head)
+                except Exception:  # a broken listener must not undo a commit
+                    LOG.exception("commit listener failed")
+        for hook in txn._after_commit:
+            hook()
+        return result
+
+    def _append_changes(self, txn: Txn) -> int:
+        n = len(txn.changes)
+        head = txn.session.execute(
+            update(FeedHead)
+            .where(FeedHead.id == 1)
+            .values(revision=FeedHead.revision + n)
+            .returning(FeedHead.revision)
+        ).scalar_one()
+        first = head - n + 1
+        txn.session.execute(
+            insert(Change),
+            [
+                {
+                    "revision": first + i,
+                    "resource": c.resource,
+                    "resource_id": c.resource_id,
+                    "action": c.action,
+                    "body": c.body,
+                }
+                for i, c in enumerate(txn.changes)
+            ],
+        )
+        if self.is_postgres:
+            txn.session.execute(text("SELECT pg_notify('netplex_feed', :rev)"), {"rev": str(head)})
+        return int(head)
+
+    @staticmethod
+    def _is_retriable(exc: BaseException) -> bool:
+        if isinstance(exc, RetryRequest | IntegrityError):
+            return True
+        if isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower():
+            return True
+        if isinstance(exc, DBAPIError):
+            state = getattr(exc.orig, "sqlstate", None)
+            return state in _PG_RETRY_STATES
+        return False
+
+    def head_revision(self) -> int:
+        with self.read() as s:
+            return int(s.execute(select(FeedHead.revision).where(FeedHead.id == 1)).scalar_one())
+
+
+def null_pool_engine(url: str) -> Engine:
+    """A throwaway engine (migrations, one-shot CLI commands)."""
+    return create_engine(normalize_url(url), poolclass=NullPool)

@@ -1,0 +1,24 @@
+"""All tables. Importing this package registers every model on ``Base.metadata``."""
+
+from netplex.db.models.agent import Agent
+from netplex.db.models.binding import PortBinding, PortBindingLevel
+from netplex.db.models.feed import Change, FeedHead
+from netplex.db.models.network import Network, NetworkSegment, SegmentAllocation
+from netplex.db.models.port import IPAllocation, Port
+from netplex.db.models.subnet import Subnet
+from netplex.db.models.tag import Tag
+
+__all__ = [
+    "Agent",
+    "Change",
+    "FeedHead",
+    "IPAllocation",
+    "Network",
+    "NetworkSegment",
+    "Port",
+    "PortBinding",
+    "PortBindingLevel",
+    "SegmentAllocation",
+    "Subnet",
+    "Tag",
+]

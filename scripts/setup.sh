@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs everything Netplex needs on a fresh Debian machine (run as root):
+# system packages (iproute2, Open vSwitch, PostgreSQL client tools) and a
+# virtualenv in .venv with Netplex and its test dependencies.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+for p in iproute2 iputils-ping openvswitch-switch postgresql; do
+    dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
+done
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "==> installing system packages: ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "==> creating .venv"
+    "$PY" -m venv .venv
+fi
+echo "==> installing Python dependencies into .venv"
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[test]'
+echo "==> setup done"
