@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+
+from netplex.core.exceptions import RetryRequest
+from netplex.db.engine import Database
+from netplex.db.models import Change, Network
+
+
+def test_changes_get_gapless_revisions_in_commit_order(db_url: str) -> None:
+    db = Database(db_url)
+    seen: list[int] = []
+    db.commit_listeners.append(seen.append)
+
+    def work(i: int) -> None:
+        def fn(txn):  # type: ignore[no-untyped-def]
+            net = Network(name=f"n{i}", project_id="p")
+            txn.session.add(net)
+            txn.session.flush()
+            txn.record("network", net.id, "create", {"name": f"n{i}"})
+            txn.record("network", net.id, "update", {"name": f"n{i}"})
+
+        db.transaction(fn)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with db.read() as s:
+        revs = [r for (r,) in s.execute(select(Change.revision).order_by(Change.revision))]
+    assert revs == list(range(1, 41))
+    assert db.head_revision() == 40
+    assert sorted(seen)[-1] == 40
+    db.dispose()
+
+
+def test_rollback_writes_no_change_and_retry_reruns(db_url: str) -> None:
+    db = Database(db_url, max_retries=3)
+    calls = []
+
+    def fn(txn):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        txn.record("network", "x", "create", None)
+        if len(calls) < 3:
+            raise RetryRequest()
+        return "ok"
+
+    assert db.transaction(fn) == "ok"
+    assert len(calls) == 3
+    assert db.head_revision() == 1
+
+    def boom(txn):  # type: ignore[no-untyped-def]
+        txn.session.add(Network(name="x", project_id="p"))
+        txn.record("network", "y", "create", None)
+        raise ValueError("no")
+
+    with pytest.raises(ValueError):
+        db.transaction(boom)
+    assert db.head_revision() == 1
+    with db.read() as s:
+        assert s.execute(select(Network)).first() is None
+    db.dispose()
