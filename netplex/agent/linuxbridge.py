@@ -1,0 +1,273 @@
+"""Linux bridge backend: one kernel bridge per network, VXLAN devices, netlink only.
+
+Per network with a local port:
+
+* bridge ``brq<net[:11]>`` (or, for a flat network whose physnet is in
+  ``bridge_mappings``, that existing bridge, which is never deleted);
+* VXLAN: ``vxlan-<vni>`` (see :mod:`netplex.agent.l2pop`) enslaved to it;
+* flat: the interface from ``physical_interface_mappings`` enslaved to it
+  (untagged). Addresses on that interface are not moved to the bridge: give
+  the underlay its own interface;
+* VLAN provider networks need kernel 802.1q devices (``eth1.100``), which
+  these hosts do not have, so they are reported as a problem (ports DOWN)
+  instead of half-built; use the Open vSwitch backend, where OVS tags;
+* ``local``: just the bridge;
+* VM ports: the device ``tap<port[:11]>`` (created by the compute side) is
+  enslaved and set up. Admin-down ports are released and set down.
+
+When the last local port of a network goes, its bridge and VXLAN device are
+deleted; taps are released, never deleted (they belong to the compute side).
+ARP responder / proxy ARP entries are not installed: ARP is flooded over the
+L2pop flood list, which the hosts here handle easily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netplex.agent.l2pop import plan_stale_vxlan, plan_vxlan
+from netplex.agent.model import HostDesired, LinuxObserved, NetworkSpec, bridge_name, vxlan_name
+from netplex.agent.ops import (
+    AddFdb,
+    AddVxlan,
+    AttachPort,
+    DeleteBridge,
+    DeleteLink,
+    DelFdb,
+    DetachPort,
+    EnsureBridge,
+    Op,
+    Plan,
+    SetLinkDown,
+    SetLinkUp,
+    SetMtu,
+)
+from netplex.agent.reconcile import ApplyResult, PortStatus
+from netplex.linux.ip import Netlink, observe_linux
+
+__all__ = ["LinuxBridgeBackend", "LinuxBridgeConfig", "plan_linuxbridge", "port_status_linuxbridge"]
+
+_VLAN_UNSUPPORTED = ("VLAN provider networks need kernel 802.1q devices, which this host "
+                     "does not have; use the openvswitch mechanism for VLAN")
+
+
+@dataclass(frozen=True)
+class LinuxBridgeConfig:
+    """Options with Neutron's names (``[vxlan] local_ip``, ``[linux_bridge] ...``)."""
+
+    local_ip: str | None = None
+    physical_interface_mappings: Mapping[str, str] = field(default_factory=dict)
+    bridge_mappings: Mapping[str, str] = field(default_factory=dict)
+    udp_port: int = 4789
+    enable_vxlan: bool = True
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> LinuxBridgeConfig:
+        """Build from a :class:`netplex.config.Config` (sections ``linux_bridge``, ``vxlan``)."""
+        return cls(
+            local_ip=cfg.get("vxlan", "local_ip") or None,
+            physical_interface_mappings=dict(
+                cfg.get("linux_bridge", "physical_interface_mappings")),
+            bridge_mappings=dict(cfg.get("linux_bridge", "bridge_mappings")),
+            udp_port=int(cfg.get("vxlan", "udp_dstport")),
+            enable_vxlan=bool(cfg.get("vxlan", "enable_vxlan")),
+        )
+
+
+def _net_bridge(net: NetworkSpec, cfg: LinuxBridgeConfig) -> str:
+    physnet = net.physical_network or ""
+    if net.network_type == "flat" and physnet in cfg.bridge_mappings:
+        return cfg.bridge_mappings[physnet]
+    return bridge_name(net.network_id)
+
+
+def _problem(net: NetworkSpec, cfg: LinuxBridgeConfig, observed: LinuxObserved) -> str | None:
+    """Why ``net`` cannot be built here, or None."""
+    t = net.network_type
+    if t == "vxlan":
+        if not cfg.enable_vxlan or not cfg.local_ip:
+            return "VXLAN is not enabled on this host (no [vxlan] local_ip)"
+        return None
+    if t == "flat":
+        physnet = net.physical_network or ""
+        if physnet in cfg.bridge_mappings:
+            br = cfg.bridge_mappings[physnet]
+            return None if br in observed.links else f"mapped bridge {br!r} does not exist"
+        iface = cfg.physical_interface_mappings.get(physnet)
+        if iface is None:
+            return f"physical network {physnet!r} is not mapped on this host"
+        return None if iface in observed.links else f"interface {iface!r} does not exist"
+    if t == "vlan":
+        return _VLAN_UNSUPPORTED
+    if t == "local":
+        return None
+    return f"network type {t!r} is not supported by the Linux bridge backend"
+
+
+def plan_linuxbridge(desired: HostDesired, observed: LinuxObserved,
+                     cfg: LinuxBridgeConfig) -> Plan:
+    """Pure: the operations that make ``observed`` match ``desired`` (see module docstring)."""
+    links = observed.links
+    ops: list[Op] = []
+    problems: dict[str, str] = {}
+    #: device -> bridge it must be enslaved to (moving a tap between bridges is
+    #: one AttachPort, so nothing that is wanted elsewhere is ever detached).
+    placement: dict[str, str] = {}
+    keep_bridges: set[str] = set()
+    keep_vxlan: set[str] = set()
+    mapped = set(cfg.bridge_mappings.values())
+
+    for net in desired.active_networks():
+        br = _net_bridge(net, cfg)
+        keep_bridges.add(br)
+        if net.network_type == "vxlan" and net.segmentation_id:
+            keep_vxlan.add(vxlan_name(net.segmentation_id))
+        why = _problem(net, cfg, observed)
+        if why is not None:
+            # Leave whatever exists alone: tearing down a bridge because an
+            # uplink is briefly missing would cut the VMs that still work.
+            problems[net.network_id] = why
+            placement.update({s.name: br for s in observed.slaves_of(br)})
+            continue
+        bridge = links.get(br)
+        if bridge is None:
+            ops.append(EnsureBridge(br))
+        elif not bridge.up:
+            ops.append(SetLinkUp(br))
+        if net.network_type == "vxlan":
+            assert cfg.local_ip is not None
+            vx_ops, _ = plan_vxlan(net, desired.remotes_of(net.network_id), observed,
+                                   cfg.local_ip, cfg.udp_port, master=br)
+            ops += vx_ops
+            placement[vxlan_name(net.segmentation_id or 0)] = br
+        elif net.network_type == "flat" and br not in mapped:
+            iface = cfg.physical_interface_mappings[net.physical_network or ""]
+            placement[iface] = br
+            uplink = links[iface]
+            if uplink.master != br:
+                ops.append(AttachPort(iface, br))
+            if not uplink.up:
+                ops.append(SetLinkUp(iface))
+        for port in desired.ports_of(net.network_id):
+            link = links.get(port.device)
+            if link is None:
+                continue  # not plugged yet; reported DOWN
+            if port.admin_state_up:
+                placement[port.device] = br
+                if link.master != br:
+                    ops.append(AttachPort(port.device, br))
+                if not link.up:
+                    ops.append(SetLinkUp(port.device))
+            elif link.up:
+                ops.append(SetLinkDown(port.device))
+
+    # Release what sits on our bridges but is not wanted anywhere. On an
+    # operator's mapped bridge only our own kind of device (taps) is touched.
+    for name, link in sorted(links.items()):
+        if link.master is None or name in placement:
+            continue
+        ours = link.master.startswith("brq") or (
+            link.master in mapped and name.startswith("tap"))
+        # (A brq bridge about to be deleted releases its ports by itself.)
+        if ours and (link.master in keep_bridges or link.master in mapped):
+            ops.append(DetachPort(name))
+    ops += plan_stale_vxlan(observed, keep_vxlan)
+    ops += [DeleteBridge(name) for name, link in sorted(links.items())
+            if link.kind == "bridge" and name.startswith("brq") and name not in keep_bridges]
+    return Plan(ops=tuple(ops), problems=problems)
+
+
+def port_status_linuxbridge(desired: HostDesired, observed: LinuxObserved,
+                            cfg: LinuxBridgeConfig, converged: bool = False,
+                            ) -> dict[str, PortStatus]:
+    """Pure: a port is up when its tap is up and enslaved to its network's (up) bridge.
+
+    :param converged: ``observed`` was taken *before* a plan that then applied
+        without error, so the wiring is right by construction; only presence counts.
+    """
+    out: dict[str, PortStatus] = {}
+    for port in desired.ports:
+        net = desired.network(port.network_id)
+        why = _problem(net, cfg, observed)
+        link = observed.links.get(port.device)
+        br = _net_bridge(net, cfg)
+        bridge = observed.links.get(br)
+        if why is not None:
+            out[port.port_id] = PortStatus(False, why)
+        elif not port.admin_state_up:
+            out[port.port_id] = PortStatus(False, "admin_state_up is false")
+        elif link is None:
+            out[port.port_id] = PortStatus(False, f"device {port.device} not present")
+        elif not converged and (
+                link.master != br or not link.up or bridge is None or not bridge.up):
+            out[port.port_id] = PortStatus(False, f"device {port.device} not wired to {br}")
+        else:
+            out[port.port_id] = PortStatus(True)
+    return out
+
+
+def apply_netlink(nl: Netlink, op: Op) -> bool:
+    """Execute one kernel operation; False if ``op`` is not a kernel operation."""
+    match op:
+        case EnsureBridge(name):
+            nl.add_bridge(name)
+        case DeleteBridge(name) | DeleteLink(name):
+            nl.delete(name)
+        case AddVxlan(dev, vni, local_ip, port, mtu):
+            nl.add_vxlan(dev, vni, local_ip, port, mtu)
+        case SetLinkUp(name):
+            nl.set_up(name)
+        case SetLinkDown(name):
+            nl.set_down(name)
+        case SetMtu(name, mtu):
+            nl.set_mtu(name, mtu)
+        case AttachPort(dev, bridge):
+            nl.set_master(dev, bridge)
+        case DetachPort(dev):
+            nl.set_nomaster(dev)
+        case AddFdb(dev, mac, dst):
+            nl.fdb_add(dev, mac, dst)
+        case DelFdb(dev, mac, dst):
+            nl.fdb_del(dev, mac, dst)
+        case _:
+            return False
+    return True
+
+
+class LinuxBridgeBackend:
+    """The Linux bridge data plane of one host (network namespace ``netns``; None = current).
+
+    Stateless between calls: everything it needs is re-read by :meth:`observe`,
+    so a fresh instance after an agent restart behaves like the old one.
+    """
+
+    name = "linuxbridge"
+
+    def __init__(self, config: LinuxBridgeConfig, netns: str | None = None) -> None:
+        self.config = config
+        self.netns = netns
+
+    def observe(self) -> LinuxObserved:
+        return observe_linux(self.netns)
+
+    def plan(self, desired: HostDesired, observed: LinuxObserved) -> Plan:
+        return plan_linuxbridge(desired, observed, self.config)
+
+    def port_status(self, desired: HostDesired, observed: LinuxObserved,
+                    converged: bool = False) -> dict[str, PortStatus]:
+        return port_status_linuxbridge(desired, observed, self.config, converged)
+
+    def apply(self, ops: Sequence[Op]) -> ApplyResult:
+        errors: list[tuple[Op, str]] = []
+        applied = 0
+        with Netlink(self.netns) as nl:
+            for op in ops:
+                try:
+                    if not apply_netlink(nl, op):
+                        raise TypeError(f"not a Linux bridge operation: {op}")
+                    applied += 1
+                except Exception as exc:  # noqa: BLE001 - recorded, retried next pass
+                    errors.append((op, f"{type(exc).__name__}: {exc}"))
+        return ApplyResult(applied=applied, errors=tuple(errors))

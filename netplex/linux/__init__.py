@@ -1,0 +1,6 @@
+"""Privileged Linux helpers: network namespaces, netlink, private Open vSwitch instances.
+
+This package is the one place that needs ``CAP_NET_ADMIN`` (STYLE: keep privilege
+in one module). Everything above it (agent planning, models) is pure and runs
+unprivileged in unit tests.
+"""
