@@ -126,55 +126,67 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         Opt("bind_host", str, "127.0.0.1", "Address the API server listens on."),
         Opt("bind_port", parse_port, 9696, "Port the API server listens on."),
         Opt("api_workers", parse_positive_int, 1, "Number of API server processes."),
-        Opt("base_mac", parse_mac_template, "fa:16:3e:00:00:00",
-            "MAC template; octets that are 00 are randomised."),
-        Opt("mac_generation_retries", parse_positive_int, 16,
-            "How many random MACs to try before giving up."),
+        Opt("base_mac", parse_mac_template, "fa:16:3e:00:00:00", "MAC template; octets that are 00 are randomised."),
+        Opt("mac_generation_retries", parse_positive_int, 16, "How many random MACs to try before giving up."),
         Opt("max_fixed_ips_per_port", parse_positive_int, 5, "Upper bound on fixed_ips per port."),
-        Opt("auth_strategy", parse_choice("noauth"), "noauth",
-            "noauth: X-Project-Id / X-Roles headers give the caller; no headers means admin."),
+        Opt(
+            "auth_strategy",
+            parse_choice("noauth"),
+            "noauth",
+            "noauth: X-Project-Id / X-Roles headers give the caller; no headers means admin.",
+        ),
         Opt("state_path", str, "", "Data directory (SQLite file lives here)."),
         Opt("host", str, "", "This machine's host id (defaults to the hostname)."),
-        Opt("global_physnet_mtu", parse_positive_int, 1500,
-            "MTU of the underlying physical network."),
-        Opt("agent_down_time", parse_positive_int, 75,
-            "Seconds without a heartbeat after which an agent is considered dead."),
-        Opt("agent_auth_token", str, "",
-            "Shared secret agents present as X-Agent-Token; empty disables the check."),
+        Opt("global_physnet_mtu", parse_positive_int, 1500, "MTU of the underlying physical network."),
+        Opt(
+            "agent_down_time",
+            parse_positive_int,
+            75,
+            "Seconds without a heartbeat after which an agent is considered dead.",
+        ),
+        Opt("agent_auth_token", str, "", "Shared secret agents present as X-Agent-Token; empty disables the check."),
         Opt("debug", parse_bool, False, "Log at DEBUG level."),
         Opt("core_plugin", str, "ml2", "Accepted for compatibility; only ml2 exists."),
         Opt("service_plugins", parse_list, [], "Accepted for compatibility; none are built yet."),
         Opt("allow_overlapping_ips", parse_bool, True, "Accepted for compatibility; always on."),
         Opt("pagination_max_limit", str, "-1", "Largest page size (-1: unlimited)."),
-        Opt("feed_retention", parse_positive_int, 100000,
-            "How many change-feed entries to keep before compacting older ones."),
+        Opt(
+            "feed_retention",
+            parse_positive_int,
+            100000,
+            "How many change-feed entries to keep before compacting older ones.",
+        ),
     ),
     "database": _opts(
-        Opt("connection", str, "",
-            "SQLAlchemy URL; empty means an SQLite file under state_path."),
-        Opt("max_retries", parse_nonnegative_int, 10,
-            "Retries of a transaction that hit a serialization conflict."),
+        Opt("connection", str, "", "SQLAlchemy URL; empty means an SQLite file under state_path."),
+        Opt("max_retries", parse_nonnegative_int, 10, "Retries of a transaction that hit a serialization conflict."),
     ),
     "ml2": _opts(
-        Opt("type_drivers", parse_list, ["local", "flat", "vlan", "vxlan", "gre", "geneve"],
-            "Type drivers to load, by entry-point name."),
-        Opt("project_network_types", parse_list, ["local"],
-            "Ordered network types for project networks.", aliases=("tenant_network_types",)),
+        Opt(
+            "type_drivers",
+            parse_list,
+            ["local", "flat", "vlan", "vxlan", "gre", "geneve"],
+            "Type drivers to load, by entry-point name.",
+        ),
+        Opt(
+            "project_network_types",
+            parse_list,
+            ["local"],
+            "Ordered network types for project networks.",
+            aliases=("tenant_network_types",),
+        ),
         Opt("mechanism_drivers", parse_list, [], "Mechanism drivers, in call order."),
         Opt("extension_drivers", parse_list, [], "Accepted for compatibility."),
-        Opt("external_network_type", str, "",
-            "Network type for router:external networks without provider attributes."),
+        Opt("external_network_type", str, "", "Network type for router:external networks without provider attributes."),
         Opt("path_mtu", parse_nonnegative_int, 0, "Max MTU of the overlay path (0: unset)."),
         Opt("physical_network_mtus", parse_dict_list, {}, "physnet:mtu pairs."),
-        Opt("overlay_ip_version", parse_choice("4", "6"), "4",
-            "IP version of the tunnel underlay (for overhead)."),
+        Opt("overlay_ip_version", parse_choice("4", "6"), "4", "IP version of the tunnel underlay (for overhead)."),
     ),
     "ml2_type_flat": _opts(
         Opt("flat_networks", parse_list, ["*"], "Physical networks allowed for flat ('*' = any)."),
     ),
     "ml2_type_vlan": _opts(
-        Opt("network_vlan_ranges", parse_list, [],
-            "physnet[:min:max] entries; a bare name means 1..4094."),
+        Opt("network_vlan_ranges", parse_list, [], "physnet[:min:max] entries; a bare name means 1..4094."),
     ),
     "ml2_type_vxlan": _opts(
         Opt("vni_ranges", parse_list, [], "min:max VXLAN VNI ranges for project networks."),
@@ -211,8 +223,7 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         Opt("udp_dstport", parse_port, 4789, "VXLAN UDP destination port."),
     ),
     "vif": _opts(
-        Opt("default_vif_type", str, "",
-            "vif_type the compute side uses when the server gives none (opt-in)."),
+        Opt("default_vif_type", str, "", "vif_type the compute side uses when the server gives none (opt-in)."),
         Opt("default_bridge_name", str, "", "Bridge for the default vif_type."),
     ),
 }
@@ -281,18 +292,14 @@ def _parse_into(
             if schema is None:
                 unknown.append(f"[{section}] {name} ({origin}: unknown section)")
                 continue
-            opt = schema.get(name) or next(
-                (o for o in schema.values() if name in o.aliases), None
-            )
+            opt = schema.get(name) or next((o for o in schema.values() if name in o.aliases), None)
             if opt is None:
                 unknown.append(f"[{section}] {name} ({origin})")
                 continue
             try:
                 values[section][opt.name] = opt.parse(raw)
             except (ValueError, TypeError) as exc:
-                raise ConfigError(
-                    f"[{section}] {name} = {raw!r} in {origin} is invalid: {exc}"
-                ) from None
+                raise ConfigError(f"[{section}] {name} = {raw!r} in {origin} is invalid: {exc}") from None
 
 
 def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) -> Config:

@@ -68,9 +68,7 @@ class Txn:
     changes: list[ChangeRecord] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
 
-    def record(
-        self, resource: str, resource_id: str, action: str, body: dict[str, Any] | None
-    ) -> None:
+    def record(self, resource: str, resource_id: str, action: str, body: dict[str, Any] | None) -> None:
         """Append a change to the feed when (and only if) this transaction commits."""
         self.changes.append(ChangeRecord(resource, resource_id, action, body))
 
@@ -99,9 +97,7 @@ class Database:
             # SQLite's busy handler; other processes still meet busy_timeout.
             self._write_lock: threading.Lock | None = threading.Lock()
         else:
-            self.write_engine = create_engine(
-                self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True
-            )
+            self.write_engine = create_engine(self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.write_engine
             self._write_lock = None
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
@@ -162,7 +158,7 @@ class Database:
                     raise
                 attempt += 1
                 LOG.debug("retrying transaction (attempt %d) after %r", attempt, exc)
-                time.sleep(random.uniform(0, 0.002 * 2**min(attempt, 6)))
+                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
 
     def _run_once(self, fn: Callable[[Txn], T]) -> T:
         lock = self._write_lock
@@ -191,10 +187,7 @@ class Database:
     def _append_changes(self, txn: Txn) -> int:
         n = len(txn.changes)
         head = txn.session.execute(
-            update(FeedHead)
-            .where(FeedHead.id == 1)
-            .values(revision=FeedHead.revision + n)
-            .returning(FeedHead.revision)
+            update(FeedHead).where(FeedHead.id == 1).values(revision=FeedHead.revision + n).returning(FeedHead.revision)
         ).scalar_one()
         first = head - n + 1
         txn.session.execute(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from netplex.db.base import Base
 from netplex.db import models  # noqa: F401  (registers every table)
+from netplex.db.base import Base
 
 config = context.config
 connection = config.attributes.get("connection")

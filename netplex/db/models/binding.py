@@ -11,10 +11,10 @@ from netplex.db.base import ID, Base
 class PortBinding(Base):
     __tablename__ = "port_bindings"
 
-    port_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
-    )
-    host: Mapped[str] = mapped_column(String(255), primary_key=True, default="")
+    port_id: Mapped[str] = mapped_column(ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
+    #: Indexed on its own for "every binding on this host" (rebinding failed
+    #: ports when an agent appears, marking ports down when one dies).
+    host: Mapped[str] = mapped_column(String(255), primary_key=True, default="", index=True)
     vnic_type: Mapped[str] = mapped_column(String(64), default="normal")
     profile: Mapped[dict] = mapped_column(default=dict)
     vif_type: Mapped[str] = mapped_column(String(64), default="unbound")
@@ -30,9 +30,7 @@ class PortBinding(Base):
 class PortBindingLevel(Base):
     __tablename__ = "port_binding_levels"
 
-    port_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
-    )
+    port_id: Mapped[str] = mapped_column(ID, ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True)
     host: Mapped[str] = mapped_column(String(255), primary_key=True)
     level: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     driver: Mapped[str] = mapped_column(String(64))

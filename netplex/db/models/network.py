@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from netplex.db.base import ID, Base
@@ -30,7 +30,8 @@ class NetworkSegment(StandardAttrs, Base):
     network_id: Mapped[str] = mapped_column(ID, ForeignKey("networks.id", ondelete="CASCADE"))
     network_type: Mapped[str] = mapped_column(String(32))
     physical_network: Mapped[str | None] = mapped_column(String(64), default=None)
-    segmentation_id: Mapped[int | None] = mapped_column(default=None)
+    # BigInteger: GRE keys go up to 2**32-1, beyond a 32-bit signed INTEGER.
+    segmentation_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
     is_dynamic: Mapped[bool] = mapped_column(default=False)
     segment_index: Mapped[int] = mapped_column(default=0)
     name: Mapped[str | None] = mapped_column(String(255), default=None)
@@ -49,5 +50,6 @@ class SegmentAllocation(Base):
 
     network_type: Mapped[str] = mapped_column(String(32), primary_key=True)
     physical_network: Mapped[str] = mapped_column(String(64), primary_key=True)
-    segmentation_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    # BigInteger: GRE keys go up to 2**32-1, beyond a 32-bit signed INTEGER.
+    segmentation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     segment_id: Mapped[str | None] = mapped_column(ID, index=True, default=None)

@@ -13,9 +13,7 @@ class Port(StandardAttrs, ProjectOwned, Base):
     __tablename__ = "ports"
     __table_args__ = (UniqueConstraint("network_id", "mac_address"),)
 
-    network_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("networks.id", ondelete="CASCADE"), index=True
-    )
+    network_id: Mapped[str] = mapped_column(ID, ForeignKey("networks.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     mac_address: Mapped[str] = mapped_column(String(32))
     admin_state_up: Mapped[bool] = mapped_column(default=True)
@@ -30,9 +28,7 @@ class IPAllocation(Base):
 
     __tablename__ = "ipallocations"
 
-    subnet_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
-    )
+    subnet_id: Mapped[str] = mapped_column(ID, ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True)
     ip_address: Mapped[str] = mapped_column(String(64), primary_key=True)
     port_id: Mapped[str] = mapped_column(ID, ForeignKey("ports.id", ondelete="CASCADE"), index=True)
     network_id: Mapped[str] = mapped_column(ID, index=True)

@@ -12,9 +12,7 @@ from netplex.db.models._standard import ProjectOwned, StandardAttrs
 class Subnet(StandardAttrs, ProjectOwned, Base):
     __tablename__ = "subnets"
 
-    network_id: Mapped[str] = mapped_column(
-        ID, ForeignKey("networks.id", ondelete="CASCADE"), index=True
-    )
+    network_id: Mapped[str] = mapped_column(ID, ForeignKey("networks.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(255), default="")
     ip_version: Mapped[int]
     cidr: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,77 @@
+"""Start and stop a real ``netplex server`` for benchmarks."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, conf: str = "", workdir: str | None = None) -> None:
+        self.dir = Path(workdir or tempfile.mkdtemp(prefix="netplex-bench-"))
+        self.port = free_port()
+        self.conf = self.dir / "netplex.conf"
+        self.conf.write_text(f"[DEFAULT]\nbind_port = {self.port}\nstate_path = {self.dir}\n" + conf)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        exe = Path(sys.executable).with_name("netplex")
+        self.proc = subprocess.Popen(
+            [str(exe), "server", "--config", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.dir / "server.log", "wb"),
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                c.request("GET", "/")
+                if c.getresponse().status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"server did not start; see {self.dir / 'server.log'}")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def rss_mib(self) -> float:
+        assert self.proc is not None
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+
+class Conn:
+    """A keep-alive JSON connection (http.client: the lightest client in the stdlib)."""
+
+    def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        self.c.request(method, path, body=data, headers=self.headers)
+        r = self.c.getresponse()
+        raw = r.read()
+        return r.status, (json.loads(raw) if raw else None)
+
+
+os.environ.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,0 +1,186 @@
+"""API benchmark: create/list/update/delete of networks, subnets and ports.
+
+Runs a real ``netplex server`` (embedded SQLite unless --config says
+otherwise) and drives it with 1 and 8 concurrent keep-alive clients.
+Prints ops/s, p50/p99 latency and the server's resident memory.
+
+    .venv/bin/python bench/api.py [--ports 2000] [--list-ports 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _server import Conn, Server  # noqa: E402
+
+CONF = """
+[ml2]
+type_drivers = local,vxlan
+project_network_types = vxlan
+[ml2_type_vxlan]
+vni_ranges = 1:1000000
+"""
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(len(values) * p))] * 1000
+
+
+def run(port: int, clients: int, n: int, op: Callable[[Conn, int], None]) -> tuple[float, float, float]:
+    lat: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(n))
+
+    def worker() -> None:
+        conn = Conn(port)
+        mine: list[float] = []
+        while True:
+            with lock:
+                i = next(counter, None)
+            if i is None:
+                break
+            t = time.perf_counter()
+            op(conn, i)
+            mine.append(time.perf_counter() - t)
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return n / wall, pct(lat, 0.5), pct(lat, 0.99)
+
+
+def expect(status: int, want: int, body: Any) -> None:
+    if status != want:
+        raise SystemExit(f"unexpected {status}: {body}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--ports", type=int, default=2000, help="ports per create/update/delete run")
+    ap.add_argument("--nets", type=int, default=300, help="networks per run")
+    ap.add_argument("--list-ports", type=int, default=10000, help="ports present for the list test")
+    args = ap.parse_args()
+    rows: list[tuple[str, int, float, float, float]] = []
+    with Server(CONF) as srv:
+        admin = Conn(srv.port)
+        print(f"server on :{srv.port}, RSS at start {srv.rss_mib():.0f} MiB", flush=True)
+        for clients in (1, 8):
+            net_ids: list[str] = [""] * args.nets
+
+            def net_create(c: Conn, i: int) -> None:
+                s, b = c.call("POST", "/v2.0/networks", {"network": {"name": f"n{i}"}})
+                expect(s, 201, b)
+                net_ids[i] = b["network"]["id"]
+
+            def net_update(c: Conn, i: int) -> None:
+                s, b = c.call("PUT", f"/v2.0/networks/{net_ids[i]}", {"network": {"name": f"m{i}"}})
+                expect(s, 200, b)
+
+            def net_delete(c: Conn, i: int) -> None:
+                s, b = c.call("DELETE", f"/v2.0/networks/{net_ids[i]}")
+                expect(s, 204, b)
+
+            for name, op in (("network create", net_create), ("network update", net_update)):
+                rows.append((name, clients, *run(srv.port, clients, args.nets, op)))
+                print(f"  {name:16} x{clients}: {rows[-1][2]:8.0f} ops/s", flush=True)
+            rows.append(
+                ("network list", clients, *run(srv.port, clients, 50, lambda c, i: c.call("GET", "/v2.0/networks")))
+            )
+            rows.append(("network delete", clients, *run(srv.port, clients, args.nets, net_delete)))
+            print(f"  network delete   x{clients}: {rows[-1][2]:8.0f} ops/s", flush=True)
+
+            s, b = admin.call("POST", "/v2.0/networks", {"network": {"name": "ports"}})
+            net = b["network"]["id"]
+            subnet_ids: list[str] = [""] * 50
+
+            def sub_create(c: Conn, i: int) -> None:
+                s, b = c.call(
+                    "POST", "/v2.0/subnets", {"subnet": {"network_id": net, "ip_version": 4, "cidr": f"10.{i}.0.0/16"}}
+                )
+                expect(s, 201, b)
+                subnet_ids[i] = b["subnet"]["id"]
+
+            rows.append(("subnet create", clients, *run(srv.port, clients, 50, sub_create)))
+            port_ids: list[str] = [""] * args.ports
+
+            def port_create(c: Conn, i: int) -> None:
+                s, b = c.call(
+                    "POST",
+                    "/v2.0/ports",
+                    {"port": {"network_id": net, "fixed_ips": [{"subnet_id": subnet_ids[i % 50]}]}},
+                )
+                expect(s, 201, b)
+                port_ids[i] = b["port"]["id"]
+
+            def port_update(c: Conn, i: int) -> None:
+                s, b = c.call("PUT", f"/v2.0/ports/{port_ids[i]}", {"port": {"name": f"p{i}"}})
+                expect(s, 200, b)
+
+            def port_delete(c: Conn, i: int) -> None:
+                s, b = c.call("DELETE", f"/v2.0/ports/{port_ids[i]}")
+                expect(s, 204, b)
+
+            for name, op in (("port create", port_create), ("port update", port_update), ("port delete", port_delete)):
+                rows.append((name, clients, *run(srv.port, clients, args.ports, op)))
+                print(f"  {name:16} x{clients}: {rows[-1][2]:8.0f} ops/s", flush=True)
+            rows.append(
+                (
+                    "subnet delete",
+                    clients,
+                    *run(
+                        srv.port,
+                        clients,
+                        50,
+                        lambda c, i: expect(*c.call("DELETE", f"/v2.0/subnets/{subnet_ids[i]}")[:1], 204, None),
+                    ),
+                )
+            )
+            admin.call("DELETE", f"/v2.0/networks/{net}")
+
+        # The big list.
+        s, b = admin.call("POST", "/v2.0/networks", {"network": {"name": "list"}})
+        net = b["network"]["id"]
+        admin.call("POST", "/v2.0/subnets", {"subnet": {"network_id": net, "ip_version": 4, "cidr": "10.128.0.0/16"}})
+        print(f"creating {args.list_ports} ports for the list test ...", flush=True)
+        batch = 500
+        for start in range(0, args.list_ports, batch):
+            s, b = admin.call(
+                "POST", "/v2.0/ports", {"ports": [{"network_id": net}] * min(batch, args.list_ports - start)}
+            )
+            expect(s, 201, b)
+            print(f"  {start + batch}/{args.list_ports}", end="\r", flush=True)
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            s, b = admin.call("GET", "/v2.0/ports")
+            times.append(time.perf_counter() - t)
+            assert len(b["ports"]) == args.list_ports
+        rss = srv.rss_mib()
+    print()
+    print("| operation | clients | ops/s | p50 ms | p99 ms |")
+    print("|---|---:|---:|---:|---:|")
+    for name, clients, ops, p50, p99 in rows:
+        print(f"| {name} | {clients} | {ops:.0f} | {p50:.1f} | {p99:.1f} |")
+    print(
+        f"\nlist of {args.list_ports} ports: median {statistics.median(times) * 1000:.0f} ms "
+        f"(min {min(times) * 1000:.0f} ms); server RSS after the run: {rss:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()

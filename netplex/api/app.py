@@ -1,0 +1,87 @@
+"""The ASGI application, composed explicitly from a Core (no globals)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from netplex.api import attributes as A
+from netplex.api.collections import Collection, routes
+from netplex.api.http import JSON, error_response, plain_error
+from netplex.api.versions import version_routes
+from netplex.config import Config
+from netplex.core.exceptions import NetplexError
+from netplex.core.plugin import Core
+
+LOG = logging.getLogger(__name__)
+
+TAG_FILTERS = frozenset({"tags", "tags-any", "not-tags", "not-tags-any"})
+
+COLLECTIONS: tuple[Collection, ...] = (
+    Collection("network", "networks", A.NETWORK, "networks", TAG_FILTERS, has_tags=True),
+    Collection("subnet", "subnets", A.SUBNET, "subnets", TAG_FILTERS, has_tags=True),
+    Collection("port", "ports", A.PORT, "ports", TAG_FILTERS, has_tags=True),
+)
+
+
+async def _netplex_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NetplexError)
+    if exc.status >= 500:
+        LOG.error("%s %s failed: %s", request.method, request.url.path, exc.msg)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        return plain_error(404, "HTTPNotFound", "The resource could not be found.")
+    if exc.status_code == 405:
+        return plain_error(405, "HTTPMethodNotAllowed", "The method is not allowed for this resource.")
+    return plain_error(exc.status_code, "HTTPError", str(exc.detail))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    LOG.exception("%s %s raised", request.method, request.url.path)
+    return plain_error(
+        500,
+        "HTTPInternalServerError",
+        "Request Failed: internal server error while processing your request.",
+    )
+
+
+def build_app(
+    core: Core,
+    cfg: Config,
+    *,
+    extra_routes: Sequence[BaseRoute] = (),
+    collections: Sequence[Collection] = COLLECTIONS,
+    on_startup: Sequence[Any] = (),
+    on_shutdown: Sequence[Any] = (),
+) -> Starlette:
+    all_routes: list[BaseRoute] = [*version_routes(collections)]
+    for coll in collections:
+        all_routes.extend(routes(coll))
+    all_routes.extend(extra_routes)
+    app = Starlette(
+        routes=all_routes,
+        exception_handlers={
+            NetplexError: _netplex_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
+        },
+        on_startup=list(on_startup),
+        on_shutdown=list(on_shutdown),
+    )
+    app.state.core = core
+    app.state.cfg = cfg
+    return app
+
+
+__all__ = ["COLLECTIONS", "JSON", "Route", "build_app"]

@@ -1,0 +1,374 @@
+"""Declarative attribute maps: what each resource accepts, shows and filters.
+
+The v2.0 compatibility spec in one place, in the shape of neutron-lib's
+attribute maps: ``allow_post`` / ``allow_put`` / ``default`` /
+``is_visible`` / ``is_filter`` / ``admin_only``. Converters turn JSON
+(and query-string) values into typed values or raise :class:`ValueError`
+with the reason; :func:`validate_body` wraps that into a 400.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from netplex.core.exceptions import BadRequest, NetplexError, PolicyNotAuthorized
+
+
+class HTTPBadRequest(BadRequest):
+    """A malformed request (Neutron reports these with type ``HTTPBadRequest``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+Converter = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Attr:
+    allow_post: bool = False
+    allow_put: bool = False
+    default: Any = None
+    convert: Converter | None = None
+    #: How a query-string value becomes a filter value (defaults to ``convert``).
+    filter_convert: Converter | None = None
+    is_visible: bool = True
+    is_filter: bool = True
+    admin_only: bool = False
+
+
+# -- converters ---------------------------------------------------------------
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+        return value.strip().lower() in ("true", "1")
+    raise ValueError(f"'{value}' cannot be converted to boolean")
+
+
+def to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"'{value}' is not an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"'{value}' is not an integer") from None
+
+
+def int_range(lo: int, hi: int | None = None) -> Converter:
+    def conv(value: Any) -> int:
+        n = to_int(value)
+        if n < lo or (hi is not None and n > hi):
+            raise ValueError(f"'{n}' is not in range {lo} through {hi if hi is not None else 'inf'}")
+        return n
+
+    return conv
+
+
+def string(max_len: int = 255, *, nullable: bool = False) -> Converter:
+    def conv(value: Any) -> str | None:
+        if value is None and nullable:
+            return None
+        if not isinstance(value, str):
+            raise ValueError(f"'{value}' is not a valid string")
+        if len(value) > max_len:
+            raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
+        return value
+
+    return conv
+
+
+def uuid_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"'{value}' is not a valid UUID")
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        raise ValueError(f"'{value}' is not a valid UUID") from None
+    return value
+
+
+def uuid_or_none(value: Any) -> str | None:
+    return None if value is None else uuid_str(value)
+
+
+def one_of(*choices: Any, nullable: bool = False) -> Converter:
+    def conv(value: Any) -> Any:
+        if value is None and nullable:
+            return None
+        if value not in choices:
+            raise ValueError(f"'{value}' is not in {list(choices)}")
+        return value
+
+    return conv
+
+
+def list_of(item: Converter | None = None) -> Converter:
+    def conv(value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValueError(f"'{value}' is not a list")
+        return [item(v) for v in value] if item else value
+
+    return conv
+
+
+def dict_or_none(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"'{value}' is not a dictionary")
+    return value
+
+
+def anything(value: Any) -> Any:
+    return value
+
+
+def ip_or_none(value: Any) -> Any:
+    # Full validation (version, network/broadcast) happens in IPAM with context.
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"'{value}' is not a valid IP address")
+    return value
+
+
+def mtu(value: Any) -> int:
+    n = to_int(value)
+    if n < 68:
+        raise ValueError(f"'{n}' is not a valid MTU (minimum 68)")
+    return n
+
+
+VNIC_TYPES = (
+    "normal",
+    "direct",
+    "macvtap",
+    "baremetal",
+    "direct-physical",
+    "virtio-forwarder",
+    "smart-nic",
+    "vdpa",
+    "remote-managed",
+    "accelerator-direct",
+    "accelerator-direct-physical",
+)
+
+# -- the maps -----------------------------------------------------------------
+
+_PROJECT = {
+    "project_id": Attr(allow_post=True, convert=string(255), default=REQUIRED),
+    "tenant_id": Attr(allow_post=True, convert=string(255), default=REQUIRED),
+}
+
+_STANDARD = {
+    "id": Attr(convert=uuid_str, filter_convert=str),
+    "description": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "revision_number": Attr(filter_convert=to_int),
+    "created_at": Attr(is_filter=False),
+    "updated_at": Attr(is_filter=False),
+    "tags": Attr(is_filter=False),
+}
+
+NETWORK: dict[str, Attr] = {
+    **_STANDARD,
+    **_PROJECT,
+    "name": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "admin_state_up": Attr(allow_post=True, allow_put=True, default=True, convert=to_bool),
+    "status": Attr(filter_convert=str),
+    "shared": Attr(allow_post=True, allow_put=True, default=False, convert=to_bool),
+    "router:external": Attr(allow_post=True, allow_put=True, default=False, convert=to_bool),
+    "mtu": Attr(allow_post=True, allow_put=True, default=None, convert=mtu),
+    "subnets": Attr(filter_convert=str),
+    "availability_zone_hints": Attr(allow_post=True, default=[], convert=list_of(string(255)), is_filter=False),
+    "availability_zones": Attr(is_filter=False),
+    "ipv4_address_scope": Attr(is_filter=False),
+    "ipv6_address_scope": Attr(is_filter=False),
+    "l2_adjacency": Attr(is_filter=False),
+    "provider:network_type": Attr(
+        allow_post=True,
+        default=None,
+        convert=string(32, nullable=True),
+        admin_only=True,
+        filter_convert=str,
+    ),
+    "provider:physical_network": Attr(
+        allow_post=True,
+        default=None,
+        convert=string(64, nullable=True),
+        admin_only=True,
+        filter_convert=str,
+    ),
+    "provider:segmentation_id": Attr(
+        allow_post=True,
+        default=None,
+        convert=lambda v: None if v is None else to_int(v),
+        admin_only=True,
+        filter_convert=to_int,
+    ),
+    "segments": Attr(
+        allow_post=True,
+        default=None,
+        convert=lambda v: None if v is None else list_of(dict_or_none)(v),
+        admin_only=True,
+        is_filter=False,
+    ),
+}
+
+SUBNET: dict[str, Attr] = {
+    **_STANDARD,
+    **_PROJECT,
+    "name": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "network_id": Attr(allow_post=True, default=REQUIRED, convert=uuid_str, filter_convert=str),
+    "ip_version": Attr(allow_post=True, default=REQUIRED, convert=lambda v: one_of(4, 6)(to_int(v))),
+    "cidr": Attr(allow_post=True, default=None, convert=string(64, nullable=True), filter_convert=str),
+    "gateway_ip": Attr(allow_post=True, allow_put=True, default=REQUIRED, convert=ip_or_none),
+    "allocation_pools": Attr(
+        allow_post=True,
+        allow_put=True,
+        default=None,
+        convert=lambda v: None if v is None else list_of()(v),
+        is_filter=False,
+    ),
+    "dns_nameservers": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
+    "host_routes": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
+    "enable_dhcp": Attr(allow_post=True, allow_put=True, default=True, convert=to_bool),
+    "ipv6_ra_mode": Attr(
+        allow_post=True, default=None, convert=one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", nullable=True)
+    ),
+    "ipv6_address_mode": Attr(
+        allow_post=True, default=None, convert=one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", nullable=True)
+    ),
+    "subnetpool_id": Attr(allow_post=True, default=None, convert=one_of(None, nullable=True)),
+    "segment_id": Attr(allow_post=True, allow_put=True, default=None, convert=uuid_or_none),
+    "service_types": Attr(is_filter=False),
+}
+
+PORT: dict[str, Attr] = {
+    **_STANDARD,
+    **_PROJECT,
+    "name": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "network_id": Attr(allow_post=True, default=REQUIRED, convert=uuid_str, filter_convert=str),
+    "admin_state_up": Attr(allow_post=True, allow_put=True, default=True, convert=to_bool),
+    "mac_address": Attr(allow_post=True, allow_put=True, default=None, convert=string(32), filter_convert=str),
+    "fixed_ips": Attr(allow_post=True, allow_put=True, default=None, convert=list_of(), filter_convert=str),
+    "device_id": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "device_owner": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "status": Attr(filter_convert=str),
+    "allowed_address_pairs": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
+    "binding:host_id": Attr(
+        allow_post=True, allow_put=True, default=None, convert=string(255), admin_only=True, filter_convert=str
+    ),
+    "binding:vnic_type": Attr(
+        allow_post=True, allow_put=True, default="normal", convert=one_of(*VNIC_TYPES), filter_convert=str
+    ),
+    "binding:profile": Attr(
+        allow_post=True, allow_put=True, default=None, convert=dict_or_none, admin_only=True, is_filter=False
+    ),
+    "binding:vif_type": Attr(admin_only=True, filter_convert=str),
+    "binding:vif_details": Attr(admin_only=True, is_filter=False),
+    "binding:diagnostics": Attr(admin_only=True, is_filter=False),
+}
+
+#: Keys that never appear in a body but are valid list filters.
+EXTRA_FILTERS = {
+    "networks": {"tags", "tags-any", "not-tags", "not-tags-any"},
+    "subnets": {"tags", "tags-any", "not-tags", "not-tags-any"},
+    "ports": {"tags", "tags-any", "not-tags", "not-tags-any"},
+}
+
+
+def validate_body(
+    attrs: Mapping[str, Attr],
+    body: Any,
+    *,
+    resource: str,
+    for_create: bool,
+    is_admin: bool,
+) -> dict[str, Any]:
+    """Check one resource body: unknown keys, read-only keys, types; fill defaults on create.
+
+    Only keys the caller sent (plus, on create, required ones) are returned;
+    defaults are filled by the services so they can tell "not given" apart.
+    """
+    if not isinstance(body, dict):
+        raise HTTPBadRequest(f"Body of '{resource}' must be an object")
+    unknown = sorted(k for k in body if k not in attrs)
+    if unknown:
+        raise HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+    out: dict[str, Any] = {}
+    for key, value in body.items():
+        spec = attrs[key]
+        if for_create and not spec.allow_post:
+            raise HTTPBadRequest(f"Attribute '{key}' not allowed in POST")
+        if not for_create and not spec.allow_put:
+            raise HTTPBadRequest(f"Cannot update read-only attribute {key}")
+        if spec.admin_only and not is_admin:
+            verb = "create" if for_create else "update"
+            raise PolicyNotAuthorized(action=f"{verb}_{resource}:{key}")
+        try:
+            out[key] = spec.convert(value) if spec.convert else value
+        except ValueError as exc:
+            raise HTTPBadRequest(f"Invalid input for {key}. Reason: {exc}.") from None
+    if for_create:
+        for key, spec in attrs.items():
+            if spec.allow_post and spec.default is REQUIRED and key not in out:
+                if key in ("project_id", "tenant_id"):
+                    continue
+                if key == "gateway_ip":
+                    continue  # absent means "pick the default", null means "none"
+                raise HTTPBadRequest(f"Failed to parse request. Required attribute '{key}' not specified")
+    return out
+
+
+def view(
+    item: dict[str, Any],
+    attrs: Mapping[str, Attr],
+    *,
+    is_admin: bool,
+    fields: list[str] | None,
+) -> dict[str, Any]:
+    """What the caller may see of ``item``: admin-only keys hidden, ``fields`` honoured."""
+    if is_admin:
+        out = item if fields is None else {k: item[k] for k in fields if k in item}
+        return out
+    keys = fields if fields is not None else item.keys()
+    return {k: item[k] for k in keys if k in item and not (k in attrs and attrs[k].admin_only)}
+
+
+def convert_filter(attrs: Mapping[str, Attr], key: str, raw: str) -> Any:
+    spec = attrs[key]
+    conv = spec.filter_convert or spec.convert
+    if raw == "" and key not in ("name", "description", "device_id", "device_owner"):
+        return None
+    try:
+        return conv(raw) if conv else raw
+    except ValueError as exc:
+        raise HTTPBadRequest(f"Invalid filter value for {key}: {exc}") from None
+
+
+__all__ = [
+    "Attr",
+    "HTTPBadRequest",
+    "NETWORK",
+    "NetplexError",
+    "PORT",
+    "REQUIRED",
+    "SUBNET",
+    "convert_filter",
+    "validate_body",
+    "view",
+]

@@ -1,0 +1,146 @@
+"""The ``netplex`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from netplex import config as config_mod
+from netplex.config import Config, ConfigError
+
+app = typer.Typer(
+    help="Netplex: a modular (ML2) network control plane speaking the Neutron v2.0 API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--config", "-c", help="INI file(s) (neutron.conf / ml2_conf.ini style); repeatable."),
+]
+
+
+def fail(message: str, hint: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[yellow]next:[/] {hint}")
+    return typer.Exit(code)
+
+
+def load_config(paths: list[Path] | None, *, report_unknown: bool = True) -> Config:
+    try:
+        cfg = config_mod.load(paths or [])
+    except ConfigError as exc:
+        raise fail(str(exc), "fix the value in the configuration file and run the command again") from None
+    if report_unknown:
+        for item in cfg.unknown:
+            err.print(f"[yellow]warning:[/] unknown option {item} is ignored")
+    return cfg
+
+
+def setup_logging(debug: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def server(
+    config: ConfigOpt = None,
+    bind_host: Annotated[str | None, typer.Option(help="Override [DEFAULT] bind_host.")] = None,
+    bind_port: Annotated[int | None, typer.Option(help="Override [DEFAULT] bind_port.")] = None,
+    state_path: Annotated[Path | None, typer.Option(help="Override [DEFAULT] state_path.")] = None,
+) -> None:
+    """Serve the Neutron v2.0 API (SQLite under the data directory unless configured)."""
+    import uvicorn
+
+    from netplex.api.server import CONFIG_ENV, OVERRIDES_ENV, create_app
+
+    cfg = load_config(config)
+    overrides: dict[tuple[str, str], object] = {}
+    if bind_host:
+        overrides[("DEFAULT", "bind_host")] = bind_host
+    if bind_port:
+        overrides[("DEFAULT", "bind_port")] = bind_port
+    if state_path:
+        overrides[("DEFAULT", "state_path")] = str(state_path)
+    cfg = cfg.with_overrides(overrides)
+    setup_logging(cfg.get("DEFAULT", "debug"))
+    os.environ[CONFIG_ENV] = os.pathsep.join(str(p.resolve()) for p in (config or []))
+    text = "\n".join(["[DEFAULT]", *(f"{k[1]} = {v}" for k, v in overrides.items())])
+    os.environ[OVERRIDES_ENV] = text if overrides else ""
+    host, port = cfg.get("DEFAULT", "bind_host"), cfg.get("DEFAULT", "bind_port")
+    workers = cfg.get("DEFAULT", "api_workers")
+    err.print(f"netplex server on http://{host}:{port} (database: {_safe_url(cfg.database_url)}, workers: {workers})")
+    try:
+        if workers > 1:
+            uvicorn.run(
+                "netplex.api.server:create_app",
+                factory=True,
+                host=host,
+                port=port,
+                workers=workers,
+                log_level="warning",
+            )
+        else:
+            uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
+    except OSError as exc:
+        raise fail(
+            f"cannot serve on {host}:{port}: {exc}", "choose another port with --bind-port or stop what is using it"
+        ) from None
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from netplex.db import migration
+
+    cfg = load_config(config)
+    try:
+        migration.upgrade(cfg.database_url, revision)
+    except Exception as exc:
+        raise fail(f"migration failed: {exc}", "check [database] connection and that the server is reachable") from None
+    out.print(f"database at {migration.current(cfg.database_url)} (head {migration.head()})")
+
+
+@db_app.command("current")
+def db_current(config: ConfigOpt = None) -> None:
+    """Show the schema revision of the configured database."""
+    from netplex.db import migration
+
+    cfg = load_config(config)
+    try:
+        cur = migration.current(cfg.database_url)
+    except Exception as exc:
+        raise fail(f"cannot read the database: {exc}", "check [database] connection") from None
+    state = (
+        "up to date" if cur == migration.head() else f"behind (head is {migration.head()}); run 'netplex db upgrade'"
+    )
+    out.print(f"{cur or 'empty'}: {state}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

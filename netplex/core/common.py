@@ -1,0 +1,86 @@
+"""Small helpers every resource service shares: timestamps, tags, revisions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from netplex.core.context import Context
+from netplex.core.exceptions import BadRequest, RevisionNumberConstraintFailed
+from netplex.db.models import Tag
+
+
+def iso(dt: datetime | None) -> str | None:
+    """Neutron's timestamp format: ``2026-11-20T23:21:40Z``."""
+    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def tags_for(session: Session, resource_type: str, ids: Iterable[str]) -> dict[str, list[str]]:
+    ids = list(ids)
+    out: dict[str, list[str]] = defaultdict(list)
+    if not ids:
+        return out
+    # One query for the whole page; chunked to stay under bind-parameter limits.
+    for i in range(0, len(ids), 5000):
+        chunk = ids[i : i + 5000]
+        for rid, tag in session.execute(
+            select(Tag.resource_id, Tag.tag)
+            .where(Tag.resource_type == resource_type, Tag.resource_id.in_(chunk))
+            .order_by(Tag.tag)
+        ):
+            out[rid].append(tag)
+    return out
+
+
+def check_revision(expected: int | None, current: int) -> None:
+    """``If-Match: revision_number=N`` semantics (412 on mismatch)."""
+    if expected is not None and expected != current:
+        raise RevisionNumberConstraintFailed(expected=expected, current=current)
+
+
+def resolve_project(ctx: Context, attrs: dict[str, Any], resource: str) -> str:
+    """The owning project for a create; only admins may name another project."""
+    pid = attrs.get("project_id")
+    tid = attrs.get("tenant_id")
+    if pid is not None and tid is not None and pid != tid:
+        raise BadRequest(resource=resource, msg="'project_id' and 'tenant_id' do not match")
+    requested = pid if pid is not None else tid
+    if requested is None:
+        return ctx.project_id or ""
+    if not ctx.is_admin and requested != ctx.project_id:
+        raise BadRequest(
+            resource=resource,
+            msg="Specifying 'project_id' or 'tenant_id' other than the authenticated "
+            "project in request requires admin privileges",
+        )
+    return str(requested)
+
+
+def tag_filter(tags: list[str], filters: dict[str, list[Any]]) -> bool:
+    """Neutron's tags / tags-any / not-tags / not-tags-any (values are comma lists)."""
+    have = set(tags)
+
+    def groups(key: str) -> list[set[str]]:
+        return [set(v.split(",")) for v in filters.get(key, []) if v]
+
+    for g in groups("tags"):
+        if not g <= have:
+            return False
+    for g in groups("tags-any"):
+        if not g & have:
+            return False
+    for g in groups("not-tags"):
+        if g <= have:
+            return False
+    for g in groups("not-tags-any"):
+        if g & have:
+            return False
+    return True
+
+
+TAG_FILTER_KEYS = ("tags", "tags-any", "not-tags", "not-tags-any")

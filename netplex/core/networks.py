@@ -1,0 +1,356 @@
+"""Networks: create/read/update/delete, segments via the type manager."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy.orm import Session
+
+from netplex.core.common import (
+    TAG_FILTER_KEYS,
+    check_revision,
+    iso,
+    resolve_project,
+    tag_filter,
+    tags_for,
+)
+from netplex.core.context import Context
+from netplex.core.exceptions import (
+    InvalidInput,
+    InvalidSharedSetting,
+    MechanismDriverError,
+    NetworkInUse,
+    NetworkNotFound,
+    PolicyNotAuthorized,
+)
+from netplex.core.listing import ListQuery, filter_clauses, paginate, python_filter
+from netplex.core.segments_model import Segment
+from netplex.db.engine import Txn
+from netplex.db.models import Network, Port, Subnet, Tag
+
+if TYPE_CHECKING:
+    from netplex.core.plugin import Core
+
+LOG = logging.getLogger(__name__)
+
+COLUMNS = {
+    "id": Network.id,
+    "name": Network.name,
+    "description": Network.description,
+    "project_id": Network.project_id,
+    "tenant_id": Network.project_id,
+    "admin_state_up": Network.admin_state_up,
+    "status": Network.status,
+    "shared": Network.shared,
+    "router:external": Network.router_external,
+    "mtu": Network.mtu,
+    "revision_number": Network.revision_number,
+    "created_at": Network.created_at,
+    "updated_at": Network.updated_at,
+}
+
+#: Owners whose ports are the network's own and go away with it.
+#: Router ports are network:* too but, as in Neutron, they keep a network alive.
+AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed")
+
+
+def is_auto_delete_owner(owner: str) -> bool:
+    return owner in AUTO_DELETE_OWNERS
+
+
+class NetworkService:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- dict building ---------------------------------------------------
+
+    def _to_dict(
+        self,
+        row: Network,
+        subnets: list[str],
+        tags: list[str],
+        segments: Sequence[Segment],
+    ) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": row.id,
+            "name": row.name,
+            "description": row.description,
+            "project_id": row.project_id,
+            "tenant_id": row.project_id,
+            "admin_state_up": row.admin_state_up,
+            "status": row.status,
+            "shared": row.shared,
+            "router:external": row.router_external,
+            "mtu": row.mtu,
+            "subnets": subnets,
+            "revision_number": row.revision_number,
+            "created_at": iso(row.created_at),
+            "updated_at": iso(row.updated_at),
+            "tags": tags,
+            "availability_zone_hints": list(row.availability_zone_hints or []),
+            "availability_zones": [],
+            "ipv4_address_scope": None,
+            "ipv6_address_scope": None,
+            "l2_adjacency": True,
+        }
+        self.core.types.extend_network_dict(d, list(segments))
+        return d
+
+    def _dicts(self, session: Session, rows: Sequence[Network]) -> list[dict[str, Any]]:
+        ids = [r.id for r in rows]
+        subnets: dict[str, list[str]] = {i: [] for i in ids}
+        for i in range(0, len(ids), 5000):
+            chunk = ids[i : i + 5000]
+            for nid, sid in session.execute(
+                select(Subnet.network_id, Subnet.id)
+                .where(Subnet.network_id.in_(chunk))
+                .order_by(Subnet.created_at, Subnet.id)
+            ):
+                subnets[nid].append(sid)
+        tags = tags_for(session, "networks", ids)
+        segs = self.core.types.get_segments_for_networks(session, ids)
+        return [self._to_dict(r, subnets[r.id], tags.get(r.id, []), segs.get(r.id, [])) for r in rows]
+
+    def dict_in_session(self, session: Session, network_id: str) -> dict[str, Any]:
+        row = session.get(Network, network_id)
+        if row is None:
+            raise NetworkNotFound(net_id=network_id)
+        return self._dicts(session, [row])[0]
+
+    # -- visibility ------------------------------------------------------
+
+    @staticmethod
+    def visible_clause(ctx: Context) -> Any:
+        if ctx.is_admin:
+            return None
+        return or_(
+            Network.project_id == (ctx.project_id or ""),
+            Network.shared.is_(True),
+            Network.router_external.is_(True),
+        )
+
+    @staticmethod
+    def can_see(ctx: Context, row: Network) -> bool:
+        return ctx.is_admin or row.project_id == ctx.project_id or row.shared or row.router_external
+
+    def get_row(self, session: Session, ctx: Context, network_id: str) -> Network:
+        row = session.get(Network, network_id)
+        if row is None or not self.can_see(ctx, row):
+            raise NetworkNotFound(net_id=network_id)
+        return row
+
+    # -- create ----------------------------------------------------------
+
+    def create(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        return self.create_bulk(ctx, [attrs])[0]
+
+    def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        prepared = [self._prepare_create(ctx, a) for a in items]
+
+        def fn(txn: Txn) -> list[tuple[dict[str, Any], list[Segment]]]:
+            return [self._create_in_txn(txn, ctx, a, reqs) for a, reqs in prepared]
+
+        created = self.core.db.transaction(fn)
+        out = []
+        for i, (net, segs) in enumerate(created):
+            try:
+                self.core.hooks.postcommit("create", "network", net, None, segs)
+            except Exception as exc:
+                LOG.exception("create_network_postcommit failed; removing network %s", net["id"])
+                for other, _ in created[i:]:
+                    self._delete_quietly(other["id"])
+                raise MechanismDriverError(method="create_network_postcommit", reason=str(exc)) from exc
+            out.append(net)
+        return out
+
+    def _prepare_create(self, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+        if not ctx.is_admin:
+            for key in ("shared", "router:external"):
+                if attrs.get(key):
+                    raise PolicyNotAuthorized(action=f"create_network:{key}")
+        requests = self.core.types.validate_provider_request(attrs, is_admin=ctx.is_admin)
+        attrs = dict(attrs)
+        attrs["project_id"] = resolve_project(ctx, attrs, "network")
+        return attrs, requests
+
+    def _create_in_txn(
+        self, txn: Txn, ctx: Context, attrs: dict[str, Any], requests: Any
+    ) -> tuple[dict[str, Any], list[Segment]]:
+        s = txn.session
+        row = Network(
+            project_id=attrs["project_id"],
+            name=attrs.get("name", ""),
+            description=attrs.get("description", ""),
+            admin_state_up=attrs.get("admin_state_up", True),
+            shared=attrs.get("shared", False),
+            router_external=attrs.get("router:external", False),
+            availability_zone_hints=attrs.get("availability_zone_hints", []),
+            status="ACTIVE",
+        )
+        s.add(row)
+        s.flush()
+        segments = self.core.types.create_network_segments(s, row.id, requests, external=bool(row.router_external))
+        max_mtu = self.core.types.network_mtu(segments)
+        wanted = attrs.get("mtu")
+        if wanted is not None:
+            if wanted > max_mtu:
+                raise InvalidInput(error_message=f"Requested MTU is too big, maximum is {max_mtu}")
+            row.mtu = wanted
+        else:
+            row.mtu = max_mtu
+        net = self._to_dict(row, [], [], segments)
+        self.core.hooks.precommit(s, "create", "network", net, None, segments)
+        txn.record("network", row.id, "create", net)
+        return net, segments
+
+    # -- read ------------------------------------------------------------
+
+    def get(self, ctx: Context, network_id: str) -> dict[str, Any]:
+        with self.core.db.read() as s:
+            row = self.get_row(s, ctx, network_id)
+            return self._dicts(s, [row])[0]
+
+    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+        sql_filters, rest = query.split_filters(COLUMNS)
+        with self.core.db.read() as s:
+            stmt = select(Network).where(*filter_clauses(COLUMNS, sql_filters))
+            vis = self.visible_clause(ctx)
+            if vis is not None:
+                stmt = stmt.where(vis)
+            stmt = paginate(s, stmt, COLUMNS, Network.id, query, resource="network", apply_limit=not rest)
+            rows = list(s.execute(stmt).scalars())
+            items = self._dicts(s, rows)
+        if rest:
+            tag_keys = {k: rest.pop(k) for k in TAG_FILTER_KEYS if k in rest}
+            if tag_keys:
+                items = [i for i in items if tag_filter(i["tags"], tag_keys)]
+            items = python_filter(items, rest)
+            if query.limit is not None:
+                items = items[: query.limit]
+        return items
+
+    # -- update ----------------------------------------------------------
+
+    def update(
+        self,
+        ctx: Context,
+        network_id: str,
+        attrs: dict[str, Any],
+        *,
+        if_revision: int | None = None,
+    ) -> dict[str, Any]:
+        if not ctx.is_admin:
+            for key in ("shared", "router:external"):
+                if key in attrs:
+                    raise PolicyNotAuthorized(action=f"update_network:{key}")
+        if any(k.startswith("provider:") or k == "segments" for k in attrs):
+            raise InvalidInput(error_message="Plugin does not support updating provider attributes")
+
+        def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any], list[Segment]]:
+            s = txn.session
+            row = self.get_row(s, ctx, network_id)
+            if not ctx.owns(row.project_id):
+                raise PolicyNotAuthorized(action="update_network")
+            check_revision(if_revision, row.revision_number)
+            original = self._dicts(s, [row])[0]
+            if attrs.get("shared") is False and row.shared:
+                self._check_unshare(s, row)
+            mapping = {
+                "name": "name",
+                "description": "description",
+                "admin_state_up": "admin_state_up",
+                "shared": "shared",
+                "router:external": "router_external",
+            }
+            for key, col in mapping.items():
+                if key in attrs:
+                    setattr(row, col, attrs[key])
+            segments = self.core.types.get_segments(s, row.id)
+            if "mtu" in attrs:
+                max_mtu = self.core.types.network_mtu(segments)
+                if attrs["mtu"] > max_mtu:
+                    raise InvalidInput(error_message=f"Requested MTU is too big, maximum is {max_mtu}")
+                row.mtu = attrs["mtu"]
+            self.core.bump(row)
+            s.flush()
+            current = self._dicts(s, [row])[0]
+            self.core.hooks.precommit(s, "update", "network", current, original, segments)
+            txn.record("network", row.id, "update", current)
+            return current, original, segments
+
+        current, original, segments = self.core.db.transaction(fn)
+        self._postcommit_logged("update", current, original, segments)
+        return current
+
+    def _check_unshare(self, s: Session, row: Network) -> None:
+        other = s.execute(
+            select(Port.id)
+            .where(Port.network_id == row.id, Port.project_id != row.project_id)
+            .where(~Port.device_owner.like("network:%"))
+            .limit(1)
+        ).first()
+        if other is not None:
+            raise InvalidSharedSetting(network=row.id, reason="Other projects have ports on it.")
+
+    def _postcommit_logged(
+        self,
+        event: str,
+        current: dict[str, Any],
+        original: dict[str, Any] | None,
+        segments: Sequence[Segment],
+    ) -> None:
+        try:
+            self.core.hooks.postcommit(event, "network", current, original, segments)
+        except Exception:
+            # The change is committed; the driver is expected to catch up
+            # from the change feed (see the README's "postcommit" section).
+            LOG.exception("%s_network_postcommit failed for %s", event, current["id"])
+
+    # -- delete ----------------------------------------------------------
+
+    def delete(self, ctx: Context, network_id: str, *, if_revision: int | None = None) -> None:
+        def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment], list[dict[str, Any]]]:
+            s = txn.session
+            row = self.get_row(s, ctx, network_id)
+            if not ctx.owns(row.project_id):
+                raise PolicyNotAuthorized(action="delete_network")
+            check_revision(if_revision, row.revision_number)
+            ports = s.execute(select(Port.id, Port.device_owner).where(Port.network_id == row.id)).all()
+            if any(not is_auto_delete_owner(owner) for _, owner in ports):
+                raise NetworkInUse(net_id=network_id)
+            original = self._dicts(s, [row])[0]
+            segments = self.core.types.get_segments(s, row.id)
+            self.core.hooks.precommit(s, "delete", "network", original, None, segments)
+            removed_ports = [self.core.ports.delete_in_txn(txn, pid) for pid, _ in ports]
+            for sid in s.execute(select(Subnet.id).where(Subnet.network_id == row.id)).scalars():
+                self.core.subnets.delete_in_txn(txn, sid, force=True)
+            self.core.types.release_network_segments(s, row.id)
+            s.execute(delete(Tag).where(Tag.resource_type == "networks", Tag.resource_id == row.id))
+            s.execute(delete(Network).where(Network.id == row.id))
+            txn.record("network", row.id, "delete", original)
+            return original, segments, removed_ports
+
+        original, segments, removed = self.core.db.transaction(fn)
+        for port in removed:
+            self.core.ports.postcommit_delete_logged(port, segments)
+        self._postcommit_logged("delete", original, None, segments)
+
+    def _delete_quietly(self, network_id: str) -> None:
+        try:
+            self.delete(Context.admin(), network_id)
+        except NetworkNotFound:
+            pass
+
+
+def network_ids_visible(session: Session, ctx: Context) -> Any:
+    """A subquery of network ids ``ctx`` may see (for subnets/ports visibility)."""
+    stmt = select(Network.id)
+    vis = NetworkService.visible_clause(ctx)
+    return stmt.where(vis) if vis is not None else stmt.where(~false())
+
+
+def set_network_status(session: Session, network_id: str, status: str) -> None:
+    session.execute(update(Network).where(Network.id == network_id).values(status=status))

@@ -1,0 +1,74 @@
+"""The core, composed: one object holding the services and what they share.
+
+No globals: the API builds one :class:`Core` from a :class:`Config` and
+passes it down. Tests build their own with a temporary database.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from netplex.config import Config
+from netplex.core.hooks import NoHooks, ResourceHooks
+from netplex.db.base import utcnow
+from netplex.db.engine import Database
+
+
+class Binder(Protocol):
+    """What the port service needs from the binding layer."""
+
+    def update_request(self, session: Session, port_id: str, changes: dict[str, Any]) -> bool:
+        """Store changed binding:host_id/vnic_type/profile; True when a (re)bind is needed."""
+
+    def bind(self, port_id: str) -> dict[str, Any] | None:
+        """Bind outside any transaction; returns the port as it is afterwards."""
+
+    def release_port(self, session: Session, port_id: str) -> None:
+        """Free what the port's bindings hold (dynamic segments) before it is deleted."""
+
+
+class Core:
+    """Services plus their shared dependencies."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        db: Database,
+        *,
+        types: Any | None = None,
+        hooks: ResourceHooks | None = None,
+        binder: Binder | None = None,
+    ) -> None:
+        from netplex.core.networks import NetworkService
+        from netplex.core.ports import PortService
+        from netplex.core.subnets import SubnetService
+        from netplex.core.tags import TagService
+
+        self.cfg = cfg
+        self.db = db
+        if types is None:
+            from netplex.core.type_manager import TypeManager
+
+            types = TypeManager(cfg)
+            types.initialize()
+        self.types = types
+        self.hooks: ResourceHooks = hooks or NoHooks()
+        self.networks = NetworkService(self)
+        self.subnets = SubnetService(self)
+        self.ports = PortService(self)
+        self.tags = TagService(self)
+        self.binder: Binder = binder or _late_binder(self)
+
+    @staticmethod
+    def bump(row: Any) -> None:
+        """A resource changed: new revision_number and updated_at."""
+        row.revision_number = (row.revision_number or 0) + 1
+        row.updated_at = utcnow()
+
+
+def _late_binder(core: Core) -> Binder:
+    from netplex.core.port_binding_service import PortBindingService
+
+    return PortBindingService(core)

@@ -1,0 +1,613 @@
+"""Ports: MACs, fixed IPs (IPAM), binding requests, allowed address pairs.
+
+Port create is the hottest write path, so it issues few statements: one
+read of the network's subnets, one probe per IP family, one MAC probe,
+then the inserts. Binding (choosing a mechanism) never runs inside this
+transaction: the service commits the request and then asks the binder.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import netaddr
+from sqlalchemy import delete, exists, or_, select
+from sqlalchemy.orm import Session
+
+from netplex.core import ipam
+from netplex.core.common import (
+    TAG_FILTER_KEYS,
+    check_revision,
+    iso,
+    resolve_project,
+    tag_filter,
+    tags_for,
+)
+from netplex.core.context import Context
+from netplex.core.exceptions import (
+    BadRequest,
+    InvalidInput,
+    InvalidIpForNetwork,
+    InvalidIpForSubnet,
+    IpAddressAlreadyAllocated,
+    IpAddressGenerationFailure,
+    MacAddressInUse,
+    MechanismDriverError,
+    PolicyNotAuthorized,
+    PortNotFound,
+)
+from netplex.core.listing import ListQuery, filter_clauses, paginate, python_filter
+from netplex.core.segments_model import Segment
+from netplex.db.engine import Txn
+from netplex.db.models import IPAllocation, Network, Port, PortBinding, Subnet, Tag
+
+if TYPE_CHECKING:
+    from netplex.core.plugin import Core
+
+LOG = logging.getLogger(__name__)
+
+COLUMNS = {
+    "id": Port.id,
+    "name": Port.name,
+    "description": Port.description,
+    "project_id": Port.project_id,
+    "tenant_id": Port.project_id,
+    "network_id": Port.network_id,
+    "mac_address": Port.mac_address,
+    "admin_state_up": Port.admin_state_up,
+    "status": Port.status,
+    "device_id": Port.device_id,
+    "device_owner": Port.device_owner,
+    "revision_number": Port.revision_number,
+    "created_at": Port.created_at,
+    "updated_at": Port.updated_at,
+}
+
+BINDING_KEYS = ("binding:host_id", "binding:vnic_type", "binding:profile")
+_rng = random.SystemRandom()
+
+
+def normalize_mac(value: Any) -> str:
+    try:
+        mac = netaddr.EUI(str(value))
+    except (netaddr.AddrFormatError, ValueError, TypeError):
+        raise InvalidInput(error_message=f"'{value}' is not a valid MAC address") from None
+    if mac.words[0] & 1:
+        raise InvalidInput(error_message=f"'{value}' is not a valid MAC address (multicast)")
+    text = str(mac).replace("-", ":").lower()
+    if text == "00:00:00:00:00:00":
+        raise InvalidInput(error_message=f"'{value}' is not a valid MAC address")
+    return text
+
+
+def random_mac(base_mac: str) -> str:
+    """Keep the base's OUI (and a non-zero 4th octet), randomise the rest."""
+    octets = base_mac.split(":")
+    out = octets[:3]
+    for i in range(3, 6):
+        if i == 3 and octets[3] != "00":
+            out.append(octets[3])
+        else:
+            out.append(f"{_rng.randrange(256):02x}")
+    return ":".join(out)
+
+
+def binding_view(b: PortBinding | None) -> dict[str, Any]:
+    if b is None:
+        return {
+            "binding:host_id": "",
+            "binding:vnic_type": "normal",
+            "binding:profile": {},
+            "binding:vif_type": "unbound",
+            "binding:vif_details": {},
+            "binding:diagnostics": [],
+        }
+    return {
+        "binding:host_id": b.host,
+        "binding:vnic_type": b.vnic_type,
+        "binding:profile": dict(b.profile or {}),
+        "binding:vif_type": b.vif_type,
+        "binding:vif_details": dict(b.vif_details or {}),
+        "binding:diagnostics": list(b.diagnostics or []),
+    }
+
+
+def to_dict(
+    row: Port,
+    ips: Sequence[tuple[str, str]],
+    binding: PortBinding | None,
+    tags: list[str],
+) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "description": row.description,
+        "network_id": row.network_id,
+        "project_id": row.project_id,
+        "tenant_id": row.project_id,
+        "mac_address": row.mac_address,
+        "admin_state_up": row.admin_state_up,
+        "status": row.status,
+        "device_id": row.device_id,
+        "device_owner": row.device_owner,
+        "fixed_ips": [{"subnet_id": sid, "ip_address": ip} for sid, ip in ips],
+        "allowed_address_pairs": list(row.allowed_address_pairs or []),
+        "revision_number": row.revision_number,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "tags": tags,
+    }
+    d.update(binding_view(binding))
+    return d
+
+
+class PortService:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    # -- dicts -------------------------------------------------------------
+
+    def _dicts(self, s: Session, rows: Sequence[Port]) -> list[dict[str, Any]]:
+        ids = [r.id for r in rows]
+        ips: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        bindings: dict[str, PortBinding] = {}
+        for i in range(0, len(ids), 5000):
+            chunk = ids[i : i + 5000]
+            for pid, sid, ip in s.execute(
+                select(IPAllocation.port_id, IPAllocation.subnet_id, IPAllocation.ip_address).where(
+                    IPAllocation.port_id.in_(chunk)
+                )
+            ):
+                ips[pid].append((sid, ip))
+            for b in s.execute(
+                select(PortBinding).where(PortBinding.port_id.in_(chunk), PortBinding.status == "ACTIVE")
+            ).scalars():
+                bindings[b.port_id] = b
+        tags = tags_for(s, "ports", ids)
+        return [to_dict(r, ips.get(r.id, []), bindings.get(r.id), tags.get(r.id, [])) for r in rows]
+
+    def dict_in_session(self, s: Session, port_id: str) -> dict[str, Any]:
+        row = s.get(Port, port_id)
+        if row is None:
+            raise PortNotFound(port_id=port_id)
+        return self._dicts(s, [row])[0]
+
+    # -- visibility ----------------------------------------------------------
+
+    def _visible(self, s: Session, ctx: Context, row: Port) -> bool:
+        if ctx.is_admin or ctx.is_agent or row.project_id == ctx.project_id:
+            return True
+        owner = s.execute(select(Network.project_id).where(Network.id == row.network_id)).scalar()
+        return owner is not None and owner == ctx.project_id
+
+    def get_row(self, s: Session, ctx: Context, port_id: str) -> Port:
+        row = s.get(Port, port_id)
+        if row is None or not self._visible(s, ctx, row):
+            raise PortNotFound(port_id=port_id)
+        return row
+
+    # -- IPAM ------------------------------------------------------------------
+
+    def _network_subnets(self, s: Session, network_id: str) -> list[Subnet]:
+        return list(
+            s.execute(
+                select(Subnet).where(Subnet.network_id == network_id).order_by(Subnet.created_at, Subnet.id)
+            ).scalars()
+        )
+
+    def _auto_ips(self, s: Session, net_id: str, subnets: list[Subnet], mac: str, owner: str) -> list[tuple[str, str]]:
+        """Neutron's default: one v4, one stateful v6, and every SLAAC subnet."""
+        out: list[tuple[str, str]] = []
+        for version in (4, 6):
+            candidates = [sub for sub in subnets if sub.ip_version == version and not self._auto_address(sub)]
+            if not candidates:
+                continue
+            for sub in candidates:
+                ip = ipam.allocate_ip(s, sub.id, version, ipam.pools_from_api(sub.allocation_pools))
+                if ip is not None:
+                    out.append((sub.id, ip))
+                    break
+            else:
+                raise IpAddressGenerationFailure(net_id=net_id)
+        if owner not in ipam.ROUTER_OWNERS:
+            for sub in subnets:
+                if self._auto_address(sub):
+                    out.append((sub.id, ipam.eui64_address(sub.cidr, mac)))
+        return out
+
+    @staticmethod
+    def _auto_address(sub: Subnet) -> bool:
+        return sub.ip_version == 6 and sub.ipv6_address_mode in ipam.AUTO_ADDRESS_MODES
+
+    def _requested_ips(
+        self,
+        s: Session,
+        net_id: str,
+        subnets: list[Subnet],
+        requested: list[dict[str, Any]],
+        mac: str,
+        owner: str,
+        port_id: str | None,
+        keep: Iterable[tuple[str, str]] = (),
+    ) -> list[tuple[str, str]]:
+        by_id = {sub.id: sub for sub in subnets}
+        kept = set(keep)
+        out: list[tuple[str, str]] = []
+        limit = self.core.cfg.get("DEFAULT", "max_fixed_ips_per_port")
+        if len(requested) > limit:
+            raise InvalidInput(error_message=f"Exceeded maximum amount of fixed ips per port ({limit})")
+        for item in requested:
+            if not isinstance(item, dict) or set(item) - {"subnet_id", "ip_address"} or not item:
+                raise InvalidInput(error_message=f"Invalid fixed_ips entry '{item}'")
+            sid = item.get("subnet_id")
+            ip_raw = item.get("ip_address")
+            if sid is not None:
+                sub = by_id.get(sid)
+                if sub is None:
+                    raise InvalidInput(
+                        error_message=f"Failed to create port on network {net_id}, because "
+                        f"fixed_ips included invalid subnet {sid}"
+                    )
+                if ip_raw is None:
+                    if self._auto_address(sub):
+                        out.append((sub.id, ipam.eui64_address(sub.cidr, mac)))
+                        continue
+                    ip = ipam.allocate_ip(s, sub.id, sub.ip_version, ipam.pools_from_api(sub.allocation_pools))
+                    if ip is None:
+                        raise IpAddressGenerationFailure(net_id=net_id)
+                    out.append((sub.id, ip))
+                    continue
+                addr = ipam.parse_ip(ip_raw)
+                if addr not in netaddr.IPNetwork(sub.cidr):
+                    raise InvalidIpForSubnet(ip_address=ip_raw)
+            else:
+                addr = ipam.parse_ip(ip_raw)
+                match = [x for x in subnets if addr in netaddr.IPNetwork(x.cidr)]
+                if not match:
+                    raise InvalidIpForNetwork(ip_address=ip_raw)
+                sub = match[0]
+            ip = str(addr)
+            if (sub.id, ip) in kept:
+                out.append((sub.id, ip))
+                continue
+            self._check_specific_ip(s, sub, addr, owner, port_id)
+            out.append((sub.id, ip))
+        seen: set[tuple[str, str]] = set()
+        for pair in out:
+            if pair in seen:
+                raise InvalidInput(error_message=f"Duplicate IP address '{pair[1]}'")
+            seen.add(pair)
+        return out
+
+    def _check_specific_ip(
+        self, s: Session, sub: Subnet, addr: netaddr.IPAddress, owner: str, port_id: str | None
+    ) -> None:
+        cidr = netaddr.IPNetwork(sub.cidr)
+        if cidr.version == 4 and cidr.prefixlen <= 30 and int(addr) in (cidr.first, cidr.last):
+            raise InvalidIpForSubnet(ip_address=str(addr))
+        if sub.gateway_ip == str(addr) and owner not in ipam.ROUTER_OWNERS:
+            raise IpAddressAlreadyAllocated(ip=str(addr), subnet_id=sub.id)
+        holder = s.execute(
+            select(IPAllocation.port_id).where(IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == str(addr))
+        ).scalar()
+        if holder is not None and holder != port_id:
+            raise IpAddressAlreadyAllocated(ip=str(addr), subnet_id=sub.id)
+
+    def _pick_mac(self, s: Session, net_id: str, requested: str | None) -> str:
+        if requested is not None:
+            mac = normalize_mac(requested)
+            if s.execute(select(exists().where(Port.network_id == net_id, Port.mac_address == mac))).scalar():
+                raise MacAddressInUse(net_id=net_id, mac=mac)
+            return mac
+        base = self.core.cfg.get("DEFAULT", "base_mac")
+        for _ in range(self.core.cfg.get("DEFAULT", "mac_generation_retries")):
+            mac = random_mac(base)
+            if not s.execute(select(exists().where(Port.network_id == net_id, Port.mac_address == mac))).scalar():
+                return mac
+        raise MacAddressInUse(net_id=net_id, mac="<generated>")
+
+    # -- create ----------------------------------------------------------------
+
+    def create(self, ctx: Context, attrs: dict[str, Any]) -> dict[str, Any]:
+        return self.create_bulk(ctx, [attrs])[0]
+
+    def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for attrs in items:
+            self._check_create_policy(ctx, attrs)
+
+        def fn(txn: Txn) -> list[tuple[dict[str, Any], list[Segment]]]:
+            return [self._create_in_txn(txn, ctx, a) for a in items]
+
+        created = self.core.db.transaction(fn)
+        out: list[dict[str, Any]] = []
+        for i, (port, segs) in enumerate(created):
+            try:
+                self.core.hooks.postcommit("create", "port", port, None, segs)
+            except Exception as exc:
+                LOG.exception("create_port_postcommit failed; removing port %s", port["id"])
+                for other, _ in created[i:]:
+                    self._delete_quietly(other["id"])
+                raise MechanismDriverError(method="create_port_postcommit", reason=str(exc)) from exc
+            if port["binding:host_id"]:
+                port = self.core.binder.bind(port["id"]) or port
+            out.append(port)
+        return out
+
+    def _check_create_policy(self, ctx: Context, attrs: dict[str, Any]) -> None:
+        if ctx.is_admin:
+            return
+        for key in BINDING_KEYS:
+            if key in attrs and not ctx.is_agent:
+                raise PolicyNotAuthorized(action=f"create_port:{key}")
+
+    def _network_owner_or_admin(self, ctx: Context, net: Network) -> bool:
+        return ctx.is_admin or net.project_id == ctx.project_id
+
+    def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Segment]]:
+        s = txn.session
+        net = self.core.networks.get_row(s, ctx, attrs["network_id"])
+        project_id = resolve_project(ctx, attrs, "port")
+        owner = attrs.get("device_owner", "")
+        if not self._network_owner_or_admin(ctx, net):
+            if "mac_address" in attrs:
+                raise PolicyNotAuthorized(action="create_port:mac_address")
+            if any(isinstance(f, dict) and "ip_address" in f for f in attrs.get("fixed_ips") or []):
+                raise PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
+        mac = self._pick_mac(s, net.id, attrs.get("mac_address"))
+        subnets = self._network_subnets(s, net.id)
+        requested = attrs.get("fixed_ips")
+        if requested is None:
+            ips = self._auto_ips(s, net.id, subnets, mac, owner)
+        else:
+            ips = self._requested_ips(s, net.id, subnets, requested, mac, owner, None)
+        row = Port(
+            network_id=net.id,
+            project_id=project_id,
+            name=attrs.get("name", ""),
+            description=attrs.get("description", ""),
+            mac_address=mac,
+            admin_state_up=attrs.get("admin_state_up", True),
+            status="DOWN",
+            device_id=attrs.get("device_id", ""),
+            device_owner=owner,
+            allowed_address_pairs=self._address_pairs(attrs.get("allowed_address_pairs", []), mac),
+        )
+        s.add(row)
+        s.flush()
+        for sid, ip in ips:
+            s.add(IPAllocation(subnet_id=sid, ip_address=ip, port_id=row.id, network_id=net.id))
+        binding = PortBinding(
+            port_id=row.id,
+            host=attrs.get("binding:host_id") or "",
+            vnic_type=attrs.get("binding:vnic_type", "normal"),
+            profile=attrs.get("binding:profile") or {},
+            vif_type="unbound",
+            vif_details={},
+            status="ACTIVE",
+            diagnostics=[],
+            attempt=0,
+        )
+        s.add(binding)
+        s.flush()
+        port = to_dict(row, ips, binding, [])
+        segments = self.core.types.get_segments(s, net.id)
+        self.core.hooks.precommit(s, "create", "port", port, None, segments)
+        txn.record("port", row.id, "create", port)
+        return port, segments
+
+    @staticmethod
+    def _address_pairs(raw: Any, mac: str) -> list[dict[str, str]]:
+        if not isinstance(raw, list):
+            raise InvalidInput(error_message=f"'{raw}' is not a list")
+        out: list[dict[str, str]] = []
+        for pair in raw:
+            if not isinstance(pair, dict) or "ip_address" not in pair or set(pair) - {"ip_address", "mac_address"}:
+                raise InvalidInput(error_message=f"Invalid allowed address pair '{pair}'")
+            ip_text = str(pair["ip_address"])
+            try:
+                ip = str(netaddr.IPNetwork(ip_text)) if "/" in ip_text else str(ipam.parse_ip(ip_text))
+            except netaddr.AddrFormatError:
+                raise InvalidInput(error_message=f"'{ip_text}' is not a valid IP address") from None
+            entry = {"ip_address": ip, "mac_address": normalize_mac(pair.get("mac_address") or mac)}
+            if entry in out:
+                raise InvalidInput(error_message=f"Duplicate address pair '{pair}'")
+            out.append(entry)
+        return out
+
+    # -- read ------------------------------------------------------------------
+
+    def get(self, ctx: Context, port_id: str) -> dict[str, Any]:
+        with self.core.db.read() as s:
+            return self._dicts(s, [self.get_row(s, ctx, port_id)])[0]
+
+    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+        sql_filters, rest = query.split_filters(COLUMNS)
+        fixed_ip_filters = rest.pop("fixed_ips", None)
+        binding_host = rest.pop("binding:host_id", None)
+        with self.core.db.read() as s:
+            stmt = select(Port).where(*filter_clauses(COLUMNS, sql_filters))
+            if not (ctx.is_admin or ctx.is_agent):
+                own_nets = select(Network.id).where(Network.project_id == (ctx.project_id or ""))
+                stmt = stmt.where(or_(Port.project_id == (ctx.project_id or ""), Port.network_id.in_(own_nets)))
+            if binding_host is not None:
+                stmt = stmt.where(
+                    Port.id.in_(
+                        select(PortBinding.port_id).where(
+                            PortBinding.host.in_(binding_host), PortBinding.status == "ACTIVE"
+                        )
+                    )
+                )
+            if fixed_ip_filters:
+                stmt = stmt.where(*self._fixed_ip_clauses(fixed_ip_filters))
+            stmt = paginate(s, stmt, COLUMNS, Port.id, query, resource="port", apply_limit=not rest)
+            items = self._dicts(s, list(s.execute(stmt).scalars()))
+        if rest:
+            tag_keys = {k: rest.pop(k) for k in TAG_FILTER_KEYS if k in rest}
+            if tag_keys:
+                items = [i for i in items if tag_filter(i["tags"], tag_keys)]
+            items = python_filter(items, rest)
+            if query.limit is not None:
+                items = items[: query.limit]
+        return items
+
+    @staticmethod
+    def _fixed_ip_clauses(values: list[Any]) -> list[Any]:
+        """``fixed_ips=ip_address=10.0.0.3`` / ``subnet_id=...`` / ``ip_address_substr=...``."""
+        clauses = []
+        by_key: dict[str, list[str]] = defaultdict(list)
+        for v in values:
+            key, sep, val = str(v).partition("=")
+            if not sep or key not in ("ip_address", "subnet_id", "ip_address_substr"):
+                raise BadRequest(resource="port", msg=f"Invalid fixed_ips filter '{v}'")
+            by_key[key].append(val)
+        for key, vals in by_key.items():
+            if key == "ip_address":
+                cond = IPAllocation.ip_address.in_([str(ipam.parse_ip(x)) for x in vals])
+            elif key == "subnet_id":
+                cond = IPAllocation.subnet_id.in_(vals)
+            else:
+                cond = or_(*[IPAllocation.ip_address.contains(x) for x in vals])
+            clauses.append(Port.id.in_(select(IPAllocation.port_id).where(cond)))
+        return clauses
+
+    # -- update ----------------------------------------------------------------
+
+    def update(
+        self, ctx: Context, port_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
+    ) -> dict[str, Any]:
+        if not ctx.is_admin and not ctx.is_agent:
+            for key in BINDING_KEYS:
+                if key in attrs:
+                    raise PolicyNotAuthorized(action=f"update_port:{key}")
+
+        def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any], list[Segment], bool]:
+            s = txn.session
+            row = self.get_row(s, ctx, port_id)
+            if not (ctx.owns(row.project_id) or ctx.is_agent):
+                net_owner = s.execute(select(Network.project_id).where(Network.id == row.network_id)).scalar()
+                if net_owner != ctx.project_id:
+                    raise PolicyNotAuthorized(action="update_port")
+            check_revision(if_revision, row.revision_number)
+            original = self._dicts(s, [row])[0]
+            net = s.get(Network, row.network_id)
+            assert net is not None
+            if "mac_address" in attrs:
+                if not self._network_owner_or_admin(ctx, net):
+                    raise PolicyNotAuthorized(action="update_port:mac_address")
+                mac = normalize_mac(attrs["mac_address"])
+                if mac != row.mac_address:
+                    if original["binding:vif_type"] not in ("unbound", "binding_failed"):
+                        raise InvalidInput(error_message="Cannot change the MAC address of a bound port")
+                    self._pick_mac(s, row.network_id, mac)
+                    row.mac_address = mac
+            if "fixed_ips" in attrs:
+                if not self._network_owner_or_admin(ctx, net) and any(
+                    isinstance(f, dict) and "ip_address" in f for f in attrs["fixed_ips"] or []
+                ):
+                    raise PolicyNotAuthorized(action="update_port:fixed_ips:ip_address")
+                self._replace_fixed_ips(s, row, attrs["fixed_ips"] or [])
+            for key in ("name", "description", "admin_state_up", "device_id", "device_owner"):
+                if key in attrs:
+                    setattr(row, key, attrs[key])
+            if "allowed_address_pairs" in attrs:
+                row.allowed_address_pairs = self._address_pairs(attrs["allowed_address_pairs"] or [], row.mac_address)
+            if "status" in attrs:
+                if not (ctx.is_agent or ctx.is_admin):
+                    raise PolicyNotAuthorized(action="update_port:status")
+                row.status = attrs["status"]
+            rebind = self.core.binder.update_request(s, row.id, {k: attrs[k] for k in BINDING_KEYS if k in attrs})
+            self.core.bump(row)
+            s.flush()
+            current = self._dicts(s, [row])[0]
+            segments = self.core.types.get_segments(s, row.network_id)
+            self.core.hooks.precommit(s, "update", "port", current, original, segments)
+            txn.record("port", row.id, "update", current)
+            return current, original, segments, rebind
+
+        current, original, segments, rebind = self.core.db.transaction(fn)
+        try:
+            self.core.hooks.postcommit("update", "port", current, original, segments)
+        except Exception:
+            LOG.exception("update_port_postcommit failed for %s", port_id)
+        if rebind and current["binding:host_id"]:
+            current = self.core.binder.bind(port_id) or current
+        return current
+
+    def _replace_fixed_ips(self, s: Session, row: Port, requested: list[dict[str, Any]]) -> None:
+        existing = [
+            (sid, ip)
+            for sid, ip in s.execute(
+                select(IPAllocation.subnet_id, IPAllocation.ip_address).where(IPAllocation.port_id == row.id)
+            )
+        ]
+        subnets = self._network_subnets(s, row.network_id)
+        # An entry naming only a subnet the port already has an address on keeps that address.
+        resolved: list[dict[str, Any]] = []
+        have_by_subnet: dict[str, list[str]] = defaultdict(list)
+        for sid, ip in existing:
+            have_by_subnet[sid].append(ip)
+        for item in requested:
+            if isinstance(item, dict) and set(item) == {"subnet_id"} and have_by_subnet.get(item["subnet_id"]):
+                resolved.append(
+                    {"subnet_id": item["subnet_id"], "ip_address": have_by_subnet[item["subnet_id"]].pop(0)}
+                )
+            else:
+                resolved.append(item)
+        wanted = self._requested_ips(
+            s, row.network_id, subnets, resolved, row.mac_address, row.device_owner, row.id, keep=existing
+        )
+        keep = set(wanted)
+        for sid, ip in existing:
+            if (sid, ip) not in keep:
+                s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == sid, IPAllocation.ip_address == ip))
+        old = set(existing)
+        for sid, ip in wanted:
+            if (sid, ip) not in old:
+                s.add(IPAllocation(subnet_id=sid, ip_address=ip, port_id=row.id, network_id=row.network_id))
+        s.flush()
+
+    # -- delete ----------------------------------------------------------------
+
+    def delete(self, ctx: Context, port_id: str, *, if_revision: int | None = None) -> None:
+        def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment]]:
+            s = txn.session
+            row = self.get_row(s, ctx, port_id)
+            if not ctx.owns(row.project_id):
+                net_owner = s.execute(select(Network.project_id).where(Network.id == row.network_id)).scalar()
+                if net_owner != ctx.project_id:
+                    raise PolicyNotAuthorized(action="delete_port")
+            check_revision(if_revision, row.revision_number)
+            segments = self.core.types.get_segments(s, row.network_id)
+            return self.delete_in_txn(txn, port_id), segments
+
+        original, segments = self.core.db.transaction(fn)
+        self.postcommit_delete_logged(original, segments)
+
+    def delete_in_txn(self, txn: Txn, port_id: str) -> dict[str, Any]:
+        s = txn.session
+        original = self.dict_in_session(s, port_id)
+        segments = self.core.types.get_segments(s, original["network_id"])
+        self.core.hooks.precommit(s, "delete", "port", original, None, segments)
+        self.core.binder.release_port(s, port_id)
+        s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
+        s.execute(delete(PortBinding).where(PortBinding.port_id == port_id))
+        s.execute(delete(Tag).where(Tag.resource_type == "ports", Tag.resource_id == port_id))
+        s.execute(delete(Port).where(Port.id == port_id))
+        txn.record("port", port_id, "delete", original)
+        return original
+
+    def postcommit_delete_logged(self, port: dict[str, Any], segments: Sequence[Segment]) -> None:
+        try:
+            self.core.hooks.postcommit("delete", "port", port, None, segments)
+        except Exception:
+            LOG.exception("delete_port_postcommit failed for %s", port["id"])
+
+    def _delete_quietly(self, port_id: str) -> None:
+        try:
+            self.delete(Context.admin(), port_id)
+        except PortNotFound:
+            pass
