@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from netplex.config import Config
-from netplex.core.hooks import NoHooks, ResourceHooks
+from netplex.core.hooks import ResourceHooks
 from netplex.db.base import utcnow
 from netplex.db.engine import Database
 
@@ -38,8 +38,8 @@ class Core:
         db: Database,
         *,
         types: Any | None = None,
+        mech: Any | None = None,
         hooks: ResourceHooks | None = None,
-        binder: Binder | None = None,
     ) -> None:
         from netplex.core.networks import NetworkService
         from netplex.core.ports import PortService
@@ -54,12 +54,25 @@ class Core:
             types = TypeManager(cfg)
             types.initialize()
         self.types = types
-        self.hooks: ResourceHooks = hooks or NoHooks()
+        from netplex.core.agents import AgentService
+        from netplex.core.binding import PortBindingService
+        from netplex.core.mech_hooks import MechanismHooks
+        from netplex.core.mech_manager import MechanismManager
+        from netplex.core.port_binding_service import Binder as CoreBinder
+        from netplex.core.port_binding_service import CorePortHooks
+
+        if mech is None:
+            mech = MechanismManager.from_config(cfg)
+        mech.initialize()
+        self.mech = mech
+        self.agents = AgentService.from_config(cfg)
+        self.hooks: ResourceHooks = hooks or MechanismHooks(mech)
         self.networks = NetworkService(self)
         self.subnets = SubnetService(self)
         self.ports = PortService(self)
         self.tags = TagService(self)
-        self.binder: Binder = binder or _late_binder(self)
+        self.bindings = PortBindingService(db, mech, self.agents, type_manager=types, hooks=CorePortHooks(self))
+        self.binder: Binder = CoreBinder(self, self.bindings)
 
     @staticmethod
     def bump(row: Any) -> None:
@@ -67,8 +80,3 @@ class Core:
         row.revision_number = (row.revision_number or 0) + 1
         row.updated_at = utcnow()
 
-
-def _late_binder(core: Core) -> Binder:
-    from netplex.core.port_binding_service import PortBindingService
-
-    return PortBindingService(core)

@@ -380,20 +380,17 @@ class PortService:
         s.flush()
         for sid, ip in ips:
             s.add(IPAllocation(subnet_id=sid, ip_address=ip, port_id=row.id, network_id=net.id))
-        binding = PortBinding(
-            port_id=row.id,
-            host=attrs.get("binding:host_id") or "",
-            vnic_type=attrs.get("binding:vnic_type", "normal"),
-            profile=attrs.get("binding:profile") or {},
-            vif_type="unbound",
-            vif_details={},
-            status="ACTIVE",
-            diagnostics=[],
-            attempt=0,
-        )
-        s.add(binding)
+        request = {k: attrs[k] for k in BINDING_KEYS if k in attrs}
+        self.core.binder.update_request(s, row.id, request or {"binding:host_id": ""})
         s.flush()
-        port = to_dict(row, ips, binding, [])
+        port = to_dict(row, ips, None, [])
+        port.update(
+            {
+                "binding:host_id": attrs.get("binding:host_id") or "",
+                "binding:vnic_type": attrs.get("binding:vnic_type", "normal"),
+                "binding:profile": attrs.get("binding:profile") or {},
+            }
+        )
         segments = self.core.types.get_segments(s, net.id)
         self.core.hooks.precommit(s, "create", "port", port, None, segments)
         txn.record("port", row.id, "create", port)
