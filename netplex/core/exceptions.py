@@ -154,16 +154,12 @@ class InUse(Conflict):
 
 class NetworkInUse(InUse):
     message = (
-        "Unable to complete operation on network {net_id}. "
-        "There are one or more ports still in use on the network."
+        "Unable to complete operation on network {net_id}. There are one or more ports still in use on the network."
     )
 
 
 class SubnetInUse(InUse):
-    message = (
-        "Unable to complete operation on subnet {subnet_id}: "
-        "{reason}"
-    )
+    message = "Unable to complete operation on subnet {subnet_id}: {reason}"
 
 
 class PortInUse(InUse):
@@ -174,10 +170,7 @@ class PortInUse(InUse):
 
 
 class IpAddressInUse(InUse):
-    message = (
-        "Unable to complete operation for network {net_id}. "
-        "The IP address {ip_address} is in use."
-    )
+    message = "Unable to complete operation for network {net_id}. The IP address {ip_address} is in use."
 
 
 class IpAddressAlreadyAllocated(Conflict):
@@ -185,10 +178,7 @@ class IpAddressAlreadyAllocated(Conflict):
 
 
 class MacAddressInUse(InUse):
-    message = (
-        "Unable to complete operation for network {net_id}. "
-        "The mac address {mac} is in use."
-    )
+    message = "Unable to complete operation for network {net_id}. The mac address {mac} is in use."
 
 
 class IpAddressGenerationFailure(Conflict):
@@ -207,15 +197,11 @@ class SegmentationIdInUse(InUse):
 
 
 class TunnelIdInUse(InUse):
-    message = (
-        "Unable to create the network. The tunnel ID {tunnel_id} is in use."
-    )
+    message = "Unable to create the network. The tunnel ID {tunnel_id} is in use."
 
 
 class FlatNetworkInUse(InUse):
-    message = (
-        "Unable to create the flat network. Physical network {physical_network} is in use."
-    )
+    message = "Unable to create the flat network. Physical network {physical_network} is in use."
 
 
 class SegmentInUse(InUse):
