@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from netplex.api import attributes as A
+from netplex.api.agent_routes import agent_routes, binding_routes
 from netplex.api.collections import Collection, routes
 from netplex.api.http import JSON, error_response, plain_error
 from netplex.api.versions import version_routes
@@ -28,6 +29,8 @@ COLLECTIONS: tuple[Collection, ...] = (
     Collection("network", "networks", A.NETWORK, "networks", TAG_FILTERS, has_tags=True),
     Collection("subnet", "subnets", A.SUBNET, "subnets", TAG_FILTERS, has_tags=True),
     Collection("port", "ports", A.PORT, "ports", TAG_FILTERS, has_tags=True),
+    Collection("segment", "segments", A.SEGMENT, "segments_api"),
+    Collection("agent", "agents", A.AGENT, "agents_api", allow_create=False),
 )
 
 
@@ -56,18 +59,37 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     )
 
 
+def _lifespan(
+    on_startup: Sequence[Callable[[], Awaitable[None]]],
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]],
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for fn in on_startup:
+            await fn()
+        try:
+            yield
+        finally:
+            for fn in on_shutdown:
+                await fn()
+
+    return lifespan
+
+
 def build_app(
     core: Core,
     cfg: Config,
     *,
     extra_routes: Sequence[BaseRoute] = (),
     collections: Sequence[Collection] = COLLECTIONS,
-    on_startup: Sequence[Any] = (),
-    on_shutdown: Sequence[Any] = (),
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> Starlette:
     all_routes: list[BaseRoute] = [*version_routes(collections)]
     for coll in collections:
         all_routes.extend(routes(coll))
+    all_routes.extend(agent_routes())
+    all_routes.extend(binding_routes())
     all_routes.extend(extra_routes)
     app = Starlette(
         routes=all_routes,
@@ -76,10 +98,10 @@ def build_app(
             HTTPException: _http_error,
             Exception: _unexpected,
         },
-        on_startup=list(on_startup),
-        on_shutdown=list(on_shutdown),
+        lifespan=_lifespan(on_startup, on_shutdown),
     )
     app.state.core = core
+    app.state.core_agents = core.agents_api
     app.state.cfg = cfg
     return app
 

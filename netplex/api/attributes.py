@@ -283,6 +283,38 @@ PORT: dict[str, Attr] = {
     "binding:diagnostics": Attr(admin_only=True, is_filter=False),
 }
 
+SEGMENT: dict[str, Attr] = {
+    "id": Attr(convert=uuid_str, filter_convert=str),
+    "network_id": Attr(allow_post=True, default=REQUIRED, convert=uuid_str, filter_convert=str),
+    "network_type": Attr(allow_post=True, default=REQUIRED, convert=string(32), filter_convert=str),
+    "physical_network": Attr(allow_post=True, default=None, convert=string(64, nullable=True), filter_convert=str),
+    "segmentation_id": Attr(
+        allow_post=True, default=None, convert=lambda v: None if v is None else to_int(v), filter_convert=to_int
+    ),
+    "name": Attr(allow_post=True, allow_put=True, default=None, convert=string(255, nullable=True)),
+    "description": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
+    "revision_number": Attr(filter_convert=to_int),
+    "created_at": Attr(is_filter=False),
+    "updated_at": Attr(is_filter=False),
+}
+
+AGENT: dict[str, Attr] = {
+    "id": Attr(filter_convert=str),
+    "agent_type": Attr(filter_convert=str),
+    "binary": Attr(filter_convert=str),
+    "topic": Attr(filter_convert=str),
+    "host": Attr(filter_convert=str),
+    "admin_state_up": Attr(allow_put=True, convert=to_bool),
+    "description": Attr(allow_put=True, convert=string(255, nullable=True)),
+    "alive": Attr(filter_convert=to_bool),
+    "availability_zone": Attr(filter_convert=str),
+    "heartbeat_timestamp": Attr(is_filter=False),
+    "started_at": Attr(is_filter=False),
+    "created_at": Attr(is_filter=False),
+    "configurations": Attr(is_filter=False),
+    "resources_synced": Attr(is_filter=False),
+}
+
 #: Keys that never appear in a body but are valid list filters.
 EXTRA_FILTERS = {
     "networks": {"tags", "tags-any", "not-tags", "not-tags-any"},

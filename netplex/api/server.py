@@ -1,19 +1,30 @@
-"""Building the running server: config -> database (migrated) -> core -> app."""
+"""Building the running server: config -> database (migrated) -> core -> app.
+
+Besides serving requests the server runs a few periodic jobs (see
+:class:`Housekeeping`): marking ports DOWN when their agent dies, releasing
+dynamic segments orphaned by a crashed binder, and compacting the feed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 
 from netplex import config as config_mod
 from netplex.api.app import build_app
+from netplex.api.feed_routes import feed_routes
 from netplex.config import Config
 from netplex.core.plugin import Core
 from netplex.db import migration
 from netplex.db.engine import Database
+from netplex.events.feed import Feed, FeedNotifier
 
 LOG = logging.getLogger(__name__)
 CONFIG_ENV = "NETPLEX_CONFIG_FILES"
@@ -29,15 +40,66 @@ def make_core(cfg: Config, **kwargs: Any) -> Core:
     url = cfg.database_url
     migration.upgrade(url)
     db = Database(url, max_retries=cfg.get("database", "max_retries"))
-    return build_core(cfg, db, **kwargs)
-
-
-def build_core(cfg: Config, db: Database, **kwargs: Any) -> Core:
     return Core(cfg, db, **kwargs)
+
+
+class Housekeeping:
+    """Periodic jobs, each in a worker thread so requests are never blocked."""
+
+    def __init__(self, core: Core, feed: Feed) -> None:
+        self.core = core
+        self.feed = feed
+        self._tasks: list[asyncio.Task[None]] = []
+        down = core.cfg.get("DEFAULT", "agent_down_time")
+        retain = core.cfg.get("DEFAULT", "feed_retention")
+        self.jobs: list[tuple[float, Callable[[], object]]] = [
+            (max(1.0, down / 4), core.bindings.mark_ports_down_for_dead_agents),
+            (60.0, core.bindings.release_orphaned_dynamic_segments),
+            (30.0, lambda: feed.compact(retain)),
+        ]
+
+    async def start(self) -> None:
+        for interval, job in self.jobs:
+            self._tasks.append(asyncio.create_task(self._loop(interval, job)))
+
+    async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+
+    async def _loop(self, interval: float, job: Callable[[], object]) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(job)
+            except Exception:
+                LOG.exception("periodic job failed; will run again in %.0fs", interval)
 
 
 def create_app(cfg: Config | None = None) -> Starlette:
     """uvicorn factory (``netplex.api.server:create_app``), also used by tests."""
     cfg = cfg or load_config_from_env()
     core = make_core(cfg)
-    return build_app(core, cfg, on_shutdown=[core.db.dispose])
+    return app_for_core(core, cfg)
+
+
+def app_for_core(core: Core, cfg: Config, *, housekeeping: bool = True) -> Starlette:
+    feed = Feed(core.db)
+    notifier = FeedNotifier(core.db)
+    chores = Housekeeping(core, feed)
+
+    async def startup() -> None:
+        await notifier.start()
+        if housekeeping:
+            await chores.start()
+
+    async def shutdown() -> None:
+        await chores.stop()
+        await notifier.stop()
+        core.db.dispose()
+
+    return build_app(
+        core, cfg, extra_routes=feed_routes(feed, notifier), on_startup=[startup], on_shutdown=[shutdown]
+    )

@@ -73,6 +73,10 @@ class Core:
         self.tags = TagService(self)
         self.bindings = PortBindingService(db, mech, self.agents, type_manager=types, hooks=CorePortHooks(self))
         self.binder: Binder = CoreBinder(self, self.bindings)
+        from netplex.core.admin_resources import AgentResource, SegmentResource
+
+        self.segments_api = SegmentResource(self)
+        self.agents_api = AgentResource(self)
 
     @staticmethod
     def bump(row: Any) -> None:

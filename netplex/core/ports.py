@@ -68,6 +68,8 @@ COLUMNS = {
 }
 
 BINDING_KEYS = ("binding:host_id", "binding:vnic_type", "binding:profile")
+#: Binding attributes only admins (and agents) may set; vnic_type is the owner's.
+ADMIN_BINDING_KEYS = ("binding:host_id", "binding:profile")
 _rng = random.SystemRandom()
 
 
@@ -340,7 +342,7 @@ class PortService:
     def _check_create_policy(self, ctx: Context, attrs: dict[str, Any]) -> None:
         if ctx.is_admin:
             return
-        for key in BINDING_KEYS:
+        for key in ADMIN_BINDING_KEYS:
             if key in attrs and not ctx.is_agent:
                 raise PolicyNotAuthorized(action=f"create_port:{key}")
 
@@ -477,7 +479,7 @@ class PortService:
         self, ctx: Context, port_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
     ) -> dict[str, Any]:
         if not ctx.is_admin and not ctx.is_agent:
-            for key in BINDING_KEYS:
+            for key in ADMIN_BINDING_KEYS:
                 if key in attrs:
                     raise PolicyNotAuthorized(action=f"update_port:{key}")
 

@@ -145,6 +145,18 @@ class Database:
         with self._read_sessions() as session, session.begin():
             yield session
 
+    @contextmanager
+    def snapshot(self) -> Iterator[Session]:
+        """A read session whose every statement sees the same committed state.
+
+        SQLite read transactions already are snapshots; PostgreSQL's default
+        READ COMMITTED is not, so the transaction is made REPEATABLE READ.
+        """
+        with self._read_sessions() as session, session.begin():
+            if self.is_postgres:
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            yield session
+
     # -- writes ----------------------------------------------------------
 
     def transaction(self, fn: Callable[[Txn], T]) -> T:

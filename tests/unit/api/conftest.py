@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from netplex import config as config_mod
-from netplex.api.app import build_app
+from netplex.api.server import app_for_core
 from netplex.core.plugin import Core
 from netplex.db.engine import Database
 
@@ -91,7 +91,7 @@ def make_api(tmp_path: Any) -> Iterator[Callable[..., Api]]:
         cfg = config_mod.load(text=conf + f"\n[DEFAULT]\nstate_path = {tmp_path}\n")
         db = Database(db_url)
         core = Core(cfg, db, **core_kwargs)
-        client = TestClient(build_app(core, cfg), raise_server_exceptions=False)
+        client = TestClient(app_for_core(core, cfg, housekeeping=False), raise_server_exceptions=False)
         client.__enter__()
         made.append((client, core))
         return Api(client, core)

@@ -1,0 +1,156 @@
+"""Segments and agents as API collections (both admin-only, as in Neutron).
+
+Thin services with the same shape as the network/port services
+(``create_bulk``/``get``/``list``/``update``/``delete``) so the generic
+collection routes serve them; the work is done by the type manager
+(:mod:`netplex.core.segments`) and the agent service.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from netplex.core import segments as seg_api
+from netplex.core.common import check_revision
+from netplex.core.context import Context
+from netplex.core.exceptions import BadRequest, PolicyNotAuthorized
+from netplex.core.listing import ListQuery, python_filter
+from netplex.db.engine import Txn
+
+if TYPE_CHECKING:
+    from netplex.core.plugin import Core
+
+LOG = logging.getLogger(__name__)
+
+
+def _admin(ctx: Context, action: str) -> None:
+    if not ctx.is_admin:
+        raise PolicyNotAuthorized(action=action)
+
+
+def _sort_page(items: list[dict[str, Any]], query: ListQuery, resource: str) -> list[dict[str, Any]]:
+    """Sorting and marker paging in Python for the small admin collections."""
+    keys = list(query.sorts) or [("id", True)]
+    for key, asc in reversed(keys):
+        items.sort(key=lambda i, k=key: (i.get(k) is None, i.get(k)), reverse=not asc)
+    if query.page_reverse:
+        items.reverse()
+    if query.marker is not None:
+        ids = [i["id"] for i in items]
+        if query.marker not in ids:
+            raise BadRequest(resource=resource, msg=f"marker {query.marker} not found")
+        items = items[ids.index(query.marker) + 1 :]
+    if query.limit is not None:
+        items = items[: query.limit]
+    return items
+
+
+class SegmentResource:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+        _admin(ctx, "get_segment")
+        with self.core.db.read() as s:
+            nets = query.filters.get("network_id")
+            items = seg_api.list_segments(s, network_ids=nets)
+        rest = {k: v for k, v in query.filters.items() if k != "network_id"}
+        return _sort_page(python_filter(items, rest), query, "segment")
+
+    def get(self, ctx: Context, segment_id: str) -> dict[str, Any]:
+        _admin(ctx, "get_segment")
+        with self.core.db.read() as s:
+            return seg_api.get_segment(s, segment_id)
+
+    def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        _admin(ctx, "create_segment")
+
+        def fn(txn: Txn) -> list[dict[str, Any]]:
+            out = []
+            for attrs in items:
+                seg = seg_api.create_segment(txn.session, self.core.types, attrs)
+                txn.record("segment", seg["id"], "create", seg)
+                self._touch_network(txn, seg["network_id"])
+                out.append(seg)
+            return out
+
+        return self.core.db.transaction(fn)
+
+    def _touch_network(self, txn: Txn, network_id: str) -> None:
+        """A network's provider view changed with its segments: new revision, on the feed."""
+        from netplex.db.models import Network
+
+        net = txn.session.get(Network, network_id)
+        if net is not None:
+            self.core.bump(net)
+            txn.session.flush()
+            txn.record("network", network_id, "update", self.core.networks.dict_in_session(txn.session, network_id))
+
+    def update(
+        self, ctx: Context, segment_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
+    ) -> dict[str, Any]:
+        _admin(ctx, "update_segment")
+
+        def fn(txn: Txn) -> dict[str, Any]:
+            check_revision(if_revision, seg_api.get_segment(txn.session, segment_id)["revision_number"])
+            seg = seg_api.update_segment(txn.session, segment_id, attrs)
+            txn.record("segment", segment_id, "update", seg)
+            return seg
+
+        return self.core.db.transaction(fn)
+
+    def delete(self, ctx: Context, segment_id: str, *, if_revision: int | None = None) -> None:
+        _admin(ctx, "delete_segment")
+
+        def fn(txn: Txn) -> None:
+            seg = seg_api.get_segment(txn.session, segment_id)
+            check_revision(if_revision, seg["revision_number"])
+            seg_api.delete_segment(txn.session, self.core.types, segment_id)
+            txn.record("segment", segment_id, "delete", seg)
+            self._touch_network(txn, seg["network_id"])
+
+        self.core.db.transaction(fn)
+
+
+class AgentResource:
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+        _admin(ctx, "get_agent")
+        host = query.filters.get("host")
+        agent_type = query.filters.get("agent_type")
+        with self.core.db.read() as s:
+            items = self.core.agents.list_agents(
+                s,
+                host=host[0] if host and len(host) == 1 else None,
+                agent_type=agent_type[0] if agent_type and len(agent_type) == 1 else None,
+            )
+        return _sort_page(python_filter(items, query.filters), query, "agent")
+
+    def get(self, ctx: Context, agent_id: str) -> dict[str, Any]:
+        _admin(ctx, "get_agent")
+        with self.core.db.read() as s:
+            return self.core.agents.get_agent(s, agent_id)
+
+    def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise BadRequest(resource="agent", msg="agents register themselves; they cannot be created")
+
+    def update(
+        self, ctx: Context, agent_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
+    ) -> dict[str, Any]:
+        _admin(ctx, "update_agent")
+        change = self.core.db.transaction(lambda txn: self.core.agents.update_agent(txn, agent_id, attrs))
+        self.core.bindings.agent_changed(change)
+        return self.get(ctx, agent_id)
+
+    def report(self, state: dict[str, Any]) -> dict[str, Any]:
+        """Register or heartbeat; re-binds the host's failed ports when that may help now."""
+        change = self.core.db.transaction(lambda txn: self.core.agents.report_state(txn, state))
+        self.core.bindings.agent_changed(change)
+        return change.agent
+
+    def delete(self, ctx: Context, agent_id: str, *, if_revision: int | None = None) -> None:
+        _admin(ctx, "delete_agent")
+        self.core.db.transaction(lambda txn: self.core.agents.delete_agent(txn, agent_id))
