@@ -135,6 +135,24 @@ def db_current(config: ConfigOpt = None) -> None:
     out.print(f"{cur or 'empty'}: {state}")
 
 
+from netplex.cli.agent import agent as _agent_command  # noqa: E402
+from netplex.cli.lab import lab_app as _lab_app  # noqa: E402
+
+app.command("agent")(_agent_command)
+app.add_typer(_lab_app, name="lab")
+
+
+def _register_subcommands() -> None:
+    from netplex.cli.explain import explain_binding
+    from netplex.cli.vif import app as vif_app
+
+    app.command("explain-binding")(explain_binding)
+    app.add_typer(vif_app, name="vif")
+
+
+_register_subcommands()
+
+
 def main() -> None:
     try:
         app()
