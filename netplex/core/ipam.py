@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import netaddr
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from netplex.core.exceptions import (
@@ -40,6 +40,13 @@ ROUTER_OWNERS = (
 )
 
 Pool = tuple[int, int]  # first, last as integers
+
+_IPS = IPAllocation.__table__
+# Prebuilt: building a statement costs more than SQLite takes to run it.
+_TAKEN_AMONG = select(_IPS.c.ip_address).where(
+    _IPS.c.subnet_id == bindparam("subnet_id"), _IPS.c.ip_address.in_(bindparam("ips", expanding=True))
+)
+_ALL_TAKEN = select(_IPS.c.ip_address).where(_IPS.c.subnet_id == bindparam("subnet_id"))
 
 
 def parse_cidr(value: Any, ip_version: int | None = None) -> netaddr.IPNetwork:
@@ -236,13 +243,8 @@ def allocate_ip(
                 candidates.append(str(netaddr.IPAddress(a + k, version)))
                 break
             k -= n
-    taken = set(
-        session.execute(
-            select(IPAllocation.ip_address).where(
-                IPAllocation.subnet_id == subnet_id, IPAllocation.ip_address.in_(candidates)
-            )
-        ).scalars()
-    )
+    conn = session.connection()
+    taken = set(conn.execute(_TAKEN_AMONG, {"subnet_id": subnet_id, "ips": candidates}).scalars())
     for c in candidates:
         if c not in taken:
             return c

@@ -48,6 +48,7 @@ class Core:
 
         self.cfg = cfg
         self.db = db
+        self._hook_cache: dict[tuple[str, str], bool] = {}
         if types is None:
             from netplex.core.type_manager import TypeManager
 
@@ -77,6 +78,18 @@ class Core:
 
         self.segments_api = SegmentResource(self)
         self.agents_api = AgentResource(self)
+
+    def hooks_want(self, resource: str, event: str) -> bool:
+        """Whether any mechanism driver overrides ``{event}_{resource}_pre/postcommit``."""
+        key = (resource, event)
+        cached = self._hook_cache.get(key)
+        if cached is None:
+            implements = getattr(self.mech, "implements", None)
+            cached = implements is None or any(
+                implements(f"{event}_{resource}_{phase}") for phase in ("precommit", "postcommit")
+            )
+            self._hook_cache[key] = cached
+        return cached
 
     @staticmethod
     def bump(row: Any) -> None:

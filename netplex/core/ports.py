@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import netaddr
-from sqlalchemy import delete, exists, or_, select
+from sqlalchemy import bindparam, delete, exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.core import ipam
@@ -37,11 +37,13 @@ from netplex.core.exceptions import (
     IpAddressGenerationFailure,
     MacAddressInUse,
     MechanismDriverError,
+    NetworkNotFound,
     PolicyNotAuthorized,
     PortNotFound,
 )
 from netplex.core.listing import ListQuery, filter_clauses, paginate, python_filter
 from netplex.core.segments_model import Segment
+from netplex.db.base import new_id, utcnow
 from netplex.db.engine import Txn
 from netplex.db.models import IPAllocation, Network, Port, PortBinding, Subnet, Tag
 
@@ -66,6 +68,24 @@ COLUMNS = {
     "created_at": Port.created_at,
     "updated_at": Port.updated_at,
 }
+
+_SUBNETS = Subnet.__table__
+_NETWORK_SUBNETS = (
+    select(*_SUBNETS.c)
+    .where(_SUBNETS.c.network_id == bindparam("network_id"))
+    .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
+)
+_PORTS = Port.__table__
+_MAC_TAKEN = select(
+    exists().where(_PORTS.c.network_id == bindparam("network_id"), _PORTS.c.mac_address == bindparam("mac"))
+)
+_NETWORKS = Network.__table__
+_NETWORK_FOR_PORT = select(_NETWORKS.c.id, _NETWORKS.c.project_id, _NETWORKS.c.shared, _NETWORKS.c.router_external).where(
+    _NETWORKS.c.id == bindparam("id")
+)
+_INSERT_PORT = insert(Port.__table__)
+_INSERT_IP = insert(IPAllocation.__table__)
+_INSERT_BINDING = insert(PortBinding.__table__)
 
 BINDING_KEYS = ("binding:host_id", "binding:vnic_type", "binding:profile")
 #: Binding attributes only admins (and agents) may set; vnic_type is the owner's.
@@ -194,12 +214,9 @@ class PortService:
 
     # -- IPAM ------------------------------------------------------------------
 
-    def _network_subnets(self, s: Session, network_id: str) -> list[Subnet]:
-        return list(
-            s.execute(
-                select(Subnet).where(Subnet.network_id == network_id).order_by(Subnet.created_at, Subnet.id)
-            ).scalars()
-        )
+    def _network_subnets(self, s: Session, network_id: str) -> list[Any]:
+        # Plain rows (attribute access like the model) are much cheaper than ORM objects.
+        return list(s.connection().execute(_NETWORK_SUBNETS, {"network_id": network_id}))
 
     def _auto_ips(self, s: Session, net_id: str, subnets: list[Subnet], mac: str, owner: str) -> list[tuple[str, str]]:
         """Neutron's default: one v4, one stateful v6, and every SLAAC subnet."""
@@ -302,13 +319,13 @@ class PortService:
     def _pick_mac(self, s: Session, net_id: str, requested: str | None) -> str:
         if requested is not None:
             mac = normalize_mac(requested)
-            if s.execute(select(exists().where(Port.network_id == net_id, Port.mac_address == mac))).scalar():
+            if s.connection().execute(_MAC_TAKEN, {"network_id": net_id, "mac": mac}).scalar():
                 raise MacAddressInUse(net_id=net_id, mac=mac)
             return mac
         base = self.core.cfg.get("DEFAULT", "base_mac")
         for _ in range(self.core.cfg.get("DEFAULT", "mac_generation_retries")):
             mac = random_mac(base)
-            if not s.execute(select(exists().where(Port.network_id == net_id, Port.mac_address == mac))).scalar():
+            if not s.connection().execute(_MAC_TAKEN, {"network_id": net_id, "mac": mac}).scalar():
                 return mac
         raise MacAddressInUse(net_id=net_id, mac="<generated>")
 
@@ -326,9 +343,11 @@ class PortService:
 
         created = self.core.db.transaction(fn)
         out: list[dict[str, Any]] = []
+        want_post = self.core.hooks_want("port", "create")
         for i, (port, segs) in enumerate(created):
             try:
-                self.core.hooks.postcommit("create", "port", port, None, segs)
+                if want_post:
+                    self.core.hooks.postcommit("create", "port", port, None, segs)
             except Exception as exc:
                 LOG.exception("create_port_postcommit failed; removing port %s", port["id"])
                 for other, _ in created[i:]:
@@ -346,12 +365,15 @@ class PortService:
             if key in attrs and not ctx.is_agent:
                 raise PolicyNotAuthorized(action=f"create_port:{key}")
 
-    def _network_owner_or_admin(self, ctx: Context, net: Network) -> bool:
+    def _network_owner_or_admin(self, ctx: Context, net: Any) -> bool:
         return ctx.is_admin or net.project_id == ctx.project_id
 
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Segment]]:
         s = txn.session
-        net = self.core.networks.get_row(s, ctx, attrs["network_id"])
+        conn = s.connection()
+        net = conn.execute(_NETWORK_FOR_PORT, {"id": attrs["network_id"]}).first()
+        if net is None or not (ctx.is_admin or net.project_id == ctx.project_id or net.shared or net.router_external):
+            raise NetworkNotFound(net_id=attrs["network_id"])
         project_id = resolve_project(ctx, attrs, "port")
         owner = attrs.get("device_owner", "")
         if not self._network_owner_or_admin(ctx, net):
@@ -366,36 +388,63 @@ class PortService:
             ips = self._auto_ips(s, net.id, subnets, mac, owner)
         else:
             ips = self._requested_ips(s, net.id, subnets, requested, mac, owner, None)
-        row = Port(
-            network_id=net.id,
-            project_id=project_id,
-            name=attrs.get("name", ""),
-            description=attrs.get("description", ""),
-            mac_address=mac,
-            admin_state_up=attrs.get("admin_state_up", True),
-            status="DOWN",
-            device_id=attrs.get("device_id", ""),
-            device_owner=owner,
-            allowed_address_pairs=self._address_pairs(attrs.get("allowed_address_pairs", []), mac),
-        )
-        s.add(row)
-        s.flush()
-        for sid, ip in ips:
-            s.add(IPAllocation(subnet_id=sid, ip_address=ip, port_id=row.id, network_id=net.id))
-        request = {k: attrs[k] for k in BINDING_KEYS if k in attrs}
-        self.core.binder.update_request(s, row.id, request or {"binding:host_id": ""})
-        s.flush()
-        port = to_dict(row, ips, None, [])
+        now = utcnow()
+        values = {
+            "id": new_id(),
+            "network_id": net.id,
+            "project_id": project_id,
+            "name": attrs.get("name", ""),
+            "description": attrs.get("description", ""),
+            "mac_address": mac,
+            "admin_state_up": attrs.get("admin_state_up", True),
+            "status": "DOWN",
+            "device_id": attrs.get("device_id", ""),
+            "device_owner": owner,
+            "allowed_address_pairs": self._address_pairs(attrs.get("allowed_address_pairs", []), mac),
+            "revision_number": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        # Core-level inserts: the ORM unit of work costs more than the SQL here.
+        conn.execute(_INSERT_PORT, values)
+        if ips:
+            conn.execute(
+                _INSERT_IP,
+                [{"subnet_id": sid, "ip_address": ip, "port_id": values["id"], "network_id": net.id} for sid, ip in ips],
+            )
+        host = attrs.get("binding:host_id") or ""
+        binding = {
+            "port_id": values["id"],
+            "host": host,
+            "vnic_type": attrs.get("binding:vnic_type", "normal"),
+            "profile": attrs.get("binding:profile") or {},
+            "vif_type": "unbound",
+            "vif_details": {},
+            "status": "ACTIVE",
+            "diagnostics": [],
+            "attempt": 0,
+        }
+        conn.execute(_INSERT_BINDING, binding)
+        port = to_dict(Port(**values), ips, None, [])
         port.update(
             {
-                "binding:host_id": attrs.get("binding:host_id") or "",
-                "binding:vnic_type": attrs.get("binding:vnic_type", "normal"),
-                "binding:profile": attrs.get("binding:profile") or {},
+                "binding:host_id": host,
+                "binding:vnic_type": binding["vnic_type"],
+                "binding:profile": binding["profile"],
             }
         )
-        segments = self.core.types.get_segments(s, net.id)
-        self.core.hooks.precommit(s, "create", "port", port, None, segments)
-        txn.record("port", row.id, "create", port)
+        segments = self._hook_segments(s, net.id, "create")
+        if segments is not None:
+            self.core.hooks.precommit(s, "create", "port", port, None, segments)
+        txn.record("port", values["id"], "create", port)
+        return port, segments or []
+
+    def _hook_segments(self, s: Session, network_id: str, event: str) -> list[Segment] | None:
+        """The segments for driver contexts, or None when no driver wants this event."""
+        if not self.core.hooks_want("port", event):
+            return None
+        return self.core.types.get_segments(s, network_id)
+
         return port, segments
 
     @staticmethod

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, insert, select, text, update
+from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,6 +39,16 @@ from netplex.db.models import Change, FeedHead
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
+
+_FEED_HEAD = FeedHead.__table__
+_BUMP_HEAD = (
+    update(_FEED_HEAD)
+    .where(_FEED_HEAD.c.id == 1)
+    .values(revision=_FEED_HEAD.c.revision + bindparam("n"))
+    .returning(_FEED_HEAD.c.revision)
+)
+_INSERT_CHANGE = insert(Change.__table__)
+_NOTIFY = text("SELECT pg_notify('netplex_feed', :rev)")
 
 #: PostgreSQL SQLSTATEs that mean "run the transaction again".
 _PG_RETRY_STATES = {"40001", "40P01", "55P03"}
@@ -198,12 +208,11 @@ class Database:
 
     def _append_changes(self, txn: Txn) -> int:
         n = len(txn.changes)
-        head = txn.session.execute(
-            update(FeedHead).where(FeedHead.id == 1).values(revision=FeedHead.revision + n).returning(FeedHead.revision)
-        ).scalar_one()
+        conn = txn.session.connection()
+        head = conn.execute(_BUMP_HEAD, {"n": n}).scalar_one()
         first = head - n + 1
-        txn.session.execute(
-            insert(Change),
+        conn.execute(
+            _INSERT_CHANGE,
             [
                 {
                     "revision": first + i,
@@ -216,7 +225,7 @@ class Database:
             ],
         )
         if self.is_postgres:
-            txn.session.execute(text("SELECT pg_notify('netplex_feed', :rev)"), {"rev": str(head)})
+            conn.execute(_NOTIFY, {"rev": str(head)})
         return int(head)
 
     @staticmethod
