@@ -63,15 +63,25 @@ class Conn:
     """A keep-alive JSON connection (http.client: the lightest client in the stdlib)."""
 
     def __init__(self, port: int, headers: dict[str, str] | None = None) -> None:
-        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.port = port
+        self.c = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         self.headers = {"Content-Type": "application/json", **(headers or {})}
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        self.c.request(method, path, body=data, headers=self.headers)
-        r = self.c.getresponse()
-        raw = r.read()
-        return r.status, (json.loads(raw) if raw else None)
+        for attempt in (1, 2):
+            try:
+                self.c.request(method, path, body=data, headers=self.headers)
+                r = self.c.getresponse()
+                raw = r.read()
+                return r.status, (json.loads(raw) if raw else None)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                # The server closes idle keep-alive connections: reconnect once.
+                self.c.close()
+                self.c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")
