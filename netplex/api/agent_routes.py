@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from netplex.api.attributes import HTTPBadRequest, VNIC_TYPES
+from netplex.api.attributes import VNIC_TYPES, HTTPBadRequest
 from netplex.api.http import JSON, context_from, json_body
 from netplex.core import agent_rpc
 from netplex.core.context import Context
@@ -110,9 +110,7 @@ def binding_routes() -> list[Route]:
         vnic = body.get("vnic_type")
         if vnic is not None and vnic not in VNIC_TYPES:
             raise HTTPBadRequest(f"Invalid input for vnic_type. Reason: '{vnic}' is not in {list(VNIC_TYPES)}.")
-        binding = await run_in_threadpool(
-            core.bindings.create_binding, pid, host, vnic, body.get("profile")
-        )
+        binding = await run_in_threadpool(core.bindings.create_binding, pid, host, vnic, body.get("profile"))
         return JSON({"binding": binding}, status_code=201)
 
     async def member(request: Request) -> Response:

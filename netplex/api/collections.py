@@ -116,7 +116,7 @@ def routes(coll: Collection) -> list[Route]:
         ctx = context_from(request)
         if request.method == "GET":
             q = parse_list_query(request, coll, ctx.is_admin)
-            items = await run_in_threadpool(service(request).list, ctx, q)
+            items = await run_in_threadpool(service(request).find, ctx, q)
             if q.page_reverse:
                 items = list(reversed(items))
             payload: dict[str, Any] = {

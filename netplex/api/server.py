@@ -100,6 +100,4 @@ def app_for_core(core: Core, cfg: Config, *, housekeeping: bool = True) -> Starl
         await notifier.stop()
         core.db.dispose()
 
-    return build_app(
-        core, cfg, extra_routes=feed_routes(feed, notifier), on_startup=[startup], on_shutdown=[shutdown]
-    )
+    return build_app(core, cfg, extra_routes=feed_routes(feed, notifier), on_startup=[startup], on_shutdown=[shutdown])

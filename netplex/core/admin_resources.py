@@ -33,7 +33,11 @@ def _sort_page(items: list[dict[str, Any]], query: ListQuery, resource: str) -> 
     """Sorting and marker paging in Python for the small admin collections."""
     keys = list(query.sorts) or [("id", True)]
     for key, asc in reversed(keys):
-        items.sort(key=lambda i, k=key: (i.get(k) is None, i.get(k)), reverse=not asc)
+
+        def sort_key(item: dict[str, Any], k: str = key) -> tuple[bool, Any]:
+            return (item.get(k) is None, item.get(k))
+
+        items.sort(key=sort_key, reverse=not asc)
     if query.page_reverse:
         items.reverse()
     if query.marker is not None:
@@ -50,7 +54,7 @@ class SegmentResource:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+    def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         _admin(ctx, "get_segment")
         with self.core.db.read() as s:
             nets = query.filters.get("network_id")
@@ -117,7 +121,7 @@ class AgentResource:
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+    def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         _admin(ctx, "get_agent")
         host = query.filters.get("host")
         agent_type = query.filters.get("agent_type")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import netaddr
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from netplex.core.exceptions import (
@@ -41,7 +41,7 @@ ROUTER_OWNERS = (
 
 Pool = tuple[int, int]  # first, last as integers
 
-_IPS = IPAllocation.__table__
+_IPS = cast(Table, IPAllocation.__table__)
 # Prebuilt: building a statement costs more than SQLite takes to run it.
 _TAKEN_AMONG = select(_IPS.c.ip_address).where(
     _IPS.c.subnet_id == bindparam("subnet_id"), _IPS.c.ip_address.in_(bindparam("ips", expanding=True))

@@ -213,7 +213,7 @@ class NetworkService:
             row = self.get_row(s, ctx, network_id)
             return self._dicts(s, [row])[0]
 
-    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+    def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         sql_filters, rest = query.split_filters(COLUMNS)
         with self.core.db.read() as s:
             stmt = select(Network).where(*filter_clauses(COLUMNS, sql_filters))

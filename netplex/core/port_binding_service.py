@@ -48,9 +48,9 @@ class Binder:
         return self.service.stage_binding(
             session,
             port_id,
-            host=changes.get("binding:host_id", UNSET) if "binding:host_id" in changes else UNSET,
-            vnic_type=changes["binding:vnic_type"] if "binding:vnic_type" in changes else UNSET,
-            profile=changes["binding:profile"] if "binding:profile" in changes else UNSET,
+            host=changes.get("binding:host_id", UNSET),
+            vnic_type=changes.get("binding:vnic_type", UNSET),
+            profile=changes.get("binding:profile", UNSET),
         )
 
     def bind(self, port_id: str) -> dict[str, Any] | None:

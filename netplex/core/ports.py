@@ -12,10 +12,10 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import netaddr
-from sqlalchemy import bindparam, delete, exists, insert, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, exists, insert, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.core import ipam
@@ -69,31 +69,31 @@ COLUMNS = {
     "updated_at": Port.updated_at,
 }
 
-_SUBNETS = Subnet.__table__
+_SUBNETS = cast(Table, Subnet.__table__)
 _NETWORK_SUBNETS = (
     select(*_SUBNETS.c)
     .where(_SUBNETS.c.network_id == bindparam("network_id"))
     .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
 )
-_PORTS = Port.__table__
+_PORTS = cast(Table, Port.__table__)
 _MAC_TAKEN = select(
     exists().where(_PORTS.c.network_id == bindparam("network_id"), _PORTS.c.mac_address == bindparam("mac"))
 )
-_NETWORKS = Network.__table__
-_NETWORK_FOR_PORT = select(_NETWORKS.c.id, _NETWORKS.c.project_id, _NETWORKS.c.shared, _NETWORKS.c.router_external).where(
-    _NETWORKS.c.id == bindparam("id")
-)
-_BINDINGS = PortBinding.__table__
+_NETWORKS = cast(Table, Network.__table__)
+_NETWORK_FOR_PORT = select(
+    _NETWORKS.c.id, _NETWORKS.c.project_id, _NETWORKS.c.shared, _NETWORKS.c.router_external
+).where(_NETWORKS.c.id == bindparam("id"))
+_BINDINGS = cast(Table, PortBinding.__table__)
 _ACTIVE_BINDINGS = select(*_BINDINGS.c).where(
     _BINDINGS.c.port_id.in_(bindparam("ids", expanding=True)), _BINDINGS.c.status == "ACTIVE"
 )
-_IPS = IPAllocation.__table__
+_IPS = cast(Table, IPAllocation.__table__)
 _PORT_IPS = select(_IPS.c.port_id, _IPS.c.subnet_id, _IPS.c.ip_address).where(
     _IPS.c.port_id.in_(bindparam("ids", expanding=True))
 )
-_INSERT_PORT = insert(Port.__table__)
-_INSERT_IP = insert(IPAllocation.__table__)
-_INSERT_BINDING = insert(PortBinding.__table__)
+_INSERT_PORT = insert(cast(Table, Port.__table__))
+_INSERT_IP = insert(cast(Table, IPAllocation.__table__))
+_INSERT_BINDING = insert(cast(Table, PortBinding.__table__))
 
 BINDING_KEYS = ("binding:host_id", "binding:vnic_type", "binding:profile")
 #: Binding attributes only admins (and agents) may set; vnic_type is the owner's.
@@ -412,7 +412,10 @@ class PortService:
         if ips:
             conn.execute(
                 _INSERT_IP,
-                [{"subnet_id": sid, "ip_address": ip, "port_id": values["id"], "network_id": net.id} for sid, ip in ips],
+                [
+                    {"subnet_id": sid, "ip_address": ip, "port_id": values["id"], "network_id": net.id}
+                    for sid, ip in ips
+                ],
             )
         host = attrs.get("binding:host_id") or ""
         binding = {
@@ -447,8 +450,6 @@ class PortService:
             return None
         return self.core.types.get_segments(s, network_id)
 
-        return port, segments
-
     @staticmethod
     def _address_pairs(raw: Any, mac: str) -> list[dict[str, str]]:
         if not isinstance(raw, list):
@@ -474,7 +475,7 @@ class PortService:
         with self.core.db.read() as s:
             return self._dicts(s, [self.get_row(s, ctx, port_id)])[0]
 
-    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+    def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         sql_filters, rest = query.split_filters(COLUMNS)
         fixed_ip_filters = rest.pop("fixed_ips", None)
         binding_host = rest.pop("binding:host_id", None)
@@ -516,6 +517,7 @@ class PortService:
                 raise BadRequest(resource="port", msg=f"Invalid fixed_ips filter '{v}'")
             by_key[key].append(val)
         for key, vals in by_key.items():
+            cond: ColumnElement[bool]
             if key == "ip_address":
                 cond = IPAllocation.ip_address.in_([str(ipam.parse_ip(x)) for x in vals])
             elif key == "subnet_id":

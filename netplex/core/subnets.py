@@ -250,7 +250,7 @@ class SubnetService:
         with self.core.db.read() as s:
             return self._dicts(s, [self.get_row(s, ctx, subnet_id)])[0]
 
-    def list(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
+    def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         sql_filters, rest = query.split_filters(COLUMNS)
         with self.core.db.read() as s:
             stmt = select(Subnet).where(*filter_clauses(COLUMNS, sql_filters))

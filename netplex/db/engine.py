@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -40,14 +40,14 @@ from netplex.db.models import Change, FeedHead
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_FEED_HEAD = FeedHead.__table__
+_FEED_HEAD = cast(Table, FeedHead.__table__)
 _BUMP_HEAD = (
     update(_FEED_HEAD)
     .where(_FEED_HEAD.c.id == 1)
     .values(revision=_FEED_HEAD.c.revision + bindparam("n"))
     .returning(_FEED_HEAD.c.revision)
 )
-_INSERT_CHANGE = insert(Change.__table__)
+_INSERT_CHANGE = insert(cast(Table, Change.__table__))
 _NOTIFY = text("SELECT pg_notify('netplex_feed', :rev)")
 
 #: PostgreSQL SQLSTATEs that mean "run the transaction again".

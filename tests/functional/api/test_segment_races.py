@@ -38,8 +38,9 @@ connection = {{url}}
 
 def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Content-Type": "application/json"})
+    c.request(
+        method, path, body=json.dumps(body) if body is not None else None, headers={"Content-Type": "application/json"}
+    )
     r = c.getresponse()
     raw = r.read()
     c.close()
@@ -47,7 +48,9 @@ def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
-def servers(request: pytest.FixtureRequest, tmp_path: Path, make_db_url: Callable[[str], str]) -> Iterator[tuple[str, list[ServerProcess]]]:
+def servers(
+    request: pytest.FixtureRequest, tmp_path: Path, make_db_url: Callable[[str], str]
+) -> Iterator[tuple[str, list[ServerProcess]]]:
     url = make_db_url(request.param)
     count = 4 if request.param == "postgres" else 1
     procs = [ServerProcess(tmp_path / f"s{i}", CONF.format(url=url)) for i in range(count)]
@@ -63,12 +66,10 @@ def servers(request: pytest.FixtureRequest, tmp_path: Path, make_db_url: Callabl
 def check_invariants(url: str) -> dict[str, int]:
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as c:
-        allocs = c.execute(text(
-            "SELECT network_type, physical_network, segmentation_id, segment_id FROM segment_allocations"
-        )).all()
-        segs = c.execute(text(
-            "SELECT id, network_type, physical_network, segmentation_id FROM network_segments"
-        )).all()
+        allocs = c.execute(
+            text("SELECT network_type, physical_network, segmentation_id, segment_id FROM segment_allocations")
+        ).all()
+        segs = c.execute(text("SELECT id, network_type, physical_network, segmentation_id FROM network_segments")).all()
         nets = c.execute(text("SELECT count(*) FROM networks")).scalar()
     engine.dispose()
     keys = [(t, p or "", s) for t, p, s, _ in allocs]
@@ -123,8 +124,13 @@ def test_pools_exhaust_exactly_and_never_duplicate(servers: tuple[str, list[Serv
 
     # Phase 3: 8 clients race for the same provider VLAN outside the tenant range.
     def provider(_: int) -> int:
-        body = {"network": {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
-                            "provider:segmentation_id": 300}}
+        body = {
+            "network": {
+                "provider:network_type": "vlan",
+                "provider:physical_network": "physnet1",
+                "provider:segmentation_id": 300,
+            }
+        }
         return call(server(), "POST", "/v2.0/networks", body)[0]
 
     with ThreadPoolExecutor(8) as pool:
