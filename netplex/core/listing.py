@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
+from netplex.core.common import TAG_FILTER_KEYS, tag_filter
 from netplex.core.exceptions import BadRequest, NotFound
 
 ColumnMap = Mapping[str, Any]  # API attribute name -> SQLAlchemy column
@@ -122,3 +123,17 @@ def python_filter(
         if ok:
             out.append(item)
     return out
+
+
+def finish_in_python(items: list[dict[str, Any]], rest: dict[str, list[Any]], query: ListQuery) -> list[dict[str, Any]]:
+    """Apply the filters SQL could not (tags, computed attributes), then the page limit."""
+    if not rest:
+        return items
+    rest = dict(rest)
+    tag_keys = {k: rest.pop(k) for k in TAG_FILTER_KEYS if k in rest}
+    if tag_keys:
+        items = [i for i in items if tag_filter(i["tags"], tag_keys)]
+    items = python_filter(items, rest)
+    if query.limit is not None:
+        items = items[: query.limit]
+    return items

@@ -10,11 +10,9 @@ from sqlalchemy import delete, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from netplex.core.common import (
-    TAG_FILTER_KEYS,
     check_revision,
     iso,
     resolve_project,
-    tag_filter,
     tags_for,
 )
 from netplex.core.context import Context
@@ -26,7 +24,7 @@ from netplex.core.exceptions import (
     NetworkNotFound,
     PolicyNotAuthorized,
 )
-from netplex.core.listing import ListQuery, filter_clauses, paginate, python_filter
+from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
 from netplex.core.segments_model import Segment
 from netplex.db.engine import Txn
 from netplex.db.models import Network, Port, Subnet, Tag
@@ -223,14 +221,7 @@ class NetworkService:
             stmt = paginate(s, stmt, COLUMNS, Network.id, query, resource="network", apply_limit=not rest)
             rows = list(s.execute(stmt).scalars())
             items = self._dicts(s, rows)
-        if rest:
-            tag_keys = {k: rest.pop(k) for k in TAG_FILTER_KEYS if k in rest}
-            if tag_keys:
-                items = [i for i in items if tag_filter(i["tags"], tag_keys)]
-            items = python_filter(items, rest)
-            if query.limit is not None:
-                items = items[: query.limit]
-        return items
+        return finish_in_python(items, rest, query)
 
     # -- update ----------------------------------------------------------
 

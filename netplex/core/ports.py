@@ -20,11 +20,9 @@ from sqlalchemy.orm import Session
 
 from netplex.core import ipam
 from netplex.core.common import (
-    TAG_FILTER_KEYS,
     check_revision,
     iso,
     resolve_project,
-    tag_filter,
     tags_for,
 )
 from netplex.core.context import Context
@@ -41,7 +39,7 @@ from netplex.core.exceptions import (
     PolicyNotAuthorized,
     PortNotFound,
 )
-from netplex.core.listing import ListQuery, filter_clauses, paginate, python_filter
+from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
 from netplex.core.segments_model import Segment
 from netplex.db.base import new_id, utcnow
 from netplex.db.engine import Txn
@@ -497,14 +495,7 @@ class PortService:
                 stmt = stmt.where(*self._fixed_ip_clauses(fixed_ip_filters))
             stmt = paginate(s, stmt, COLUMNS, Port.id, query, resource="port", apply_limit=not rest)
             items = self._dicts(s, list(s.execute(stmt)))
-        if rest:
-            tag_keys = {k: rest.pop(k) for k in TAG_FILTER_KEYS if k in rest}
-            if tag_keys:
-                items = [i for i in items if tag_filter(i["tags"], tag_keys)]
-            items = python_filter(items, rest)
-            if query.limit is not None:
-                items = items[: query.limit]
-        return items
+        return finish_in_python(items, rest, query)
 
     @staticmethod
     def _fixed_ip_clauses(values: list[Any]) -> list[Any]:

@@ -12,11 +12,9 @@ from sqlalchemy.orm import Session
 
 from netplex.core import ipam
 from netplex.core.common import (
-    TAG_FILTER_KEYS,
     check_revision,
     iso,
     resolve_project,
-    tag_filter,
     tags_for,
 )
 from netplex.core.context import Context
@@ -28,7 +26,7 @@ from netplex.core.exceptions import (
     SubnetInUse,
     SubnetNotFound,
 )
-from netplex.core.listing import ListQuery, filter_clauses, paginate, python_filter
+from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
 from netplex.core.networks import is_auto_delete_owner, network_ids_visible
 from netplex.db.engine import Txn
 from netplex.db.models import IPAllocation, Network, Port, Subnet, Tag
@@ -259,14 +257,7 @@ class SubnetService:
                 stmt = stmt.where((Subnet.project_id == (ctx.project_id or "")) | Subnet.network_id.in_(shared_nets))
             stmt = paginate(s, stmt, COLUMNS, Subnet.id, query, resource="subnet", apply_limit=not rest)
             items = self._dicts(s, list(s.execute(stmt).scalars()))
-        if rest:
-            tag_keys = {k: rest.pop(k) for k in TAG_FILTER_KEYS if k in rest}
-            if tag_keys:
-                items = [i for i in items if tag_filter(i["tags"], tag_keys)]
-            items = python_filter(items, rest)
-            if query.limit is not None:
-                items = items[: query.limit]
-        return items
+        return finish_in_python(items, rest, query)
 
     # -- update ----------------------------------------------------------
 
