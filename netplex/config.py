@@ -125,7 +125,8 @@ SCHEMA: dict[str, dict[str, Opt]] = {
     "DEFAULT": _opts(
         Opt("bind_host", str, "127.0.0.1", "Address the API server listens on."),
         Opt("bind_port", parse_port, 9696, "Port the API server listens on."),
-        Opt("api_workers", parse_positive_int, 1, "Number of API server processes."),
+        Opt("api_workers", parse_nonnegative_int, 0,
+            "Number of API server processes (0: one per CPU, as Neutron defaults to)."),
         Opt("base_mac", parse_mac_template, "fa:16:3e:00:00:00", "MAC template; octets that are 00 are randomised."),
         Opt("mac_generation_retries", parse_positive_int, 16, "How many random MACs to try before giving up."),
         Opt("max_fixed_ips_per_port", parse_positive_int, 5, "Upper bound on fixed_ips per port."),

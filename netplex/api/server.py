@@ -29,6 +29,8 @@ from netplex.events.feed import Feed, FeedNotifier
 LOG = logging.getLogger(__name__)
 CONFIG_ENV = "NETPLEX_CONFIG_FILES"
 OVERRIDES_ENV = "NETPLEX_CONFIG_TEXT"
+#: Set by ``netplex server`` after migrating, so its worker processes skip it.
+MIGRATED_ENV = "NETPLEX_MIGRATED"
 
 
 def load_config_from_env() -> Config:
@@ -38,7 +40,8 @@ def load_config_from_env() -> Config:
 
 def make_core(cfg: Config, **kwargs: Any) -> Core:
     url = cfg.database_url
-    migration.upgrade(url)
+    if os.environ.get(MIGRATED_ENV) != "1":
+        migration.upgrade(url)
     db = Database(url, max_retries=cfg.get("database", "max_retries"))
     return Core(cfg, db, **kwargs)
 

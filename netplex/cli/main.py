@@ -64,7 +64,7 @@ def server(
     """Serve the Neutron v2.0 API (SQLite under the data directory unless configured)."""
     import uvicorn
 
-    from netplex.api.server import CONFIG_ENV, OVERRIDES_ENV, create_app
+    from netplex.api.server import CONFIG_ENV, MIGRATED_ENV, OVERRIDES_ENV, create_app
 
     cfg = load_config(config)
     overrides: dict[tuple[str, str], object] = {}
@@ -80,10 +80,15 @@ def server(
     text = "\n".join(["[DEFAULT]", *(f"{k[1]} = {v}" for k, v in overrides.items())])
     os.environ[OVERRIDES_ENV] = text if overrides else ""
     host, port = cfg.get("DEFAULT", "bind_host"), cfg.get("DEFAULT", "bind_port")
-    workers = cfg.get("DEFAULT", "api_workers")
+    workers = cfg.get("DEFAULT", "api_workers") or (os.cpu_count() or 1)
     err.print(f"netplex server on http://{host}:{port} (database: {_safe_url(cfg.database_url)}, workers: {workers})")
     try:
         if workers > 1:
+            # Migrate once here, not in every worker at the same moment.
+            from netplex.db import migration
+
+            migration.upgrade(cfg.database_url)
+            os.environ[MIGRATED_ENV] = "1"
             uvicorn.run(
                 "netplex.api.server:create_app",
                 factory=True,

@@ -18,7 +18,9 @@ commit itself.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import random
 import threading
 import time
@@ -103,9 +105,12 @@ class Database:
                 Path(u.database).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = self._sqlite_engine(echo, immediate=True)
             self.read_engine = self._sqlite_engine(echo, immediate=False)
-            # Threads of this process queue here instead of spinning in
-            # SQLite's busy handler; other processes still meet busy_timeout.
+            # Threads of this process queue on a lock, processes (api_workers > 1)
+            # on a flock: both hand over at once, where SQLite's busy handler
+            # would sleep in steps of up to 100 ms.
             self._write_lock: threading.Lock | None = threading.Lock()
+            self._lock_path = f"{u.database}.writelock"
+            self._lock_fd: int | None = None
         else:
             self.write_engine = create_engine(self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.write_engine
@@ -143,6 +148,9 @@ class Database:
         return engine
 
     def dispose(self) -> None:
+        if self.is_sqlite and self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
@@ -182,10 +190,22 @@ class Database:
                 LOG.debug("retrying transaction (attempt %d) after %r", attempt, exc)
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
 
+    def _process_lock(self) -> int:
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        return self._lock_fd
+
     def _run_once(self, fn: Callable[[Txn], T]) -> T:
         lock = self._write_lock
+        fd: int | None = None
         if lock is not None:
             lock.acquire()
+            try:
+                fd = self._process_lock()
+            except BaseException:
+                lock.release()
+                raise
         try:
             with self._write_sessions() as session:
                 txn = Txn(session)
@@ -195,6 +215,8 @@ class Database:
                     head = self._append_changes(txn) if txn.changes else None
         finally:
             if lock is not None:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
                 lock.release()
         if head is not None:
             for listener in self.commit_listeners:

@@ -9,8 +9,10 @@ change, gapless revisions in commit order). Here:
 * :class:`FeedNotifier` wakes waiting watchers when the head moves: at
   once for commits made by this process (a commit listener), and through
   PostgreSQL ``LISTEN netplex_feed`` for commits made by other servers on
-  the same database. Watchers also re-check on a short timer, so a lost
-  notification only delays, never loses, an entry.
+  the same database. On SQLite, where several API worker processes may
+  share the file, a thread reads the one-row head every 50 ms instead.
+  Watchers also re-check on a short timer, so a lost notification only
+  delays, never loses, an entry.
 """
 
 from __future__ import annotations
@@ -113,9 +115,9 @@ class FeedNotifier:
         self._cond = asyncio.Condition()
         self._latest = self.db.head_revision()
         self.db.commit_listeners.append(self._on_commit)
-        if self.db.is_postgres:
-            self._listen_thread = threading.Thread(target=self._listen, name="feed-listen", daemon=True)
-            self._listen_thread.start()
+        target = self._listen if self.db.is_postgres else self._poll_head
+        self._listen_thread = threading.Thread(target=target, name="feed-listen", daemon=True)
+        self._listen_thread.start()
 
     async def stop(self) -> None:
         self._stop.set()
@@ -144,6 +146,20 @@ class FeedNotifier:
                 await asyncio.wait_for(self._cond.wait_for(lambda: self._latest > revision), timeout)
             except TimeoutError:
                 pass
+
+    def _poll_head(self) -> None:
+        """SQLite has no NOTIFY: other worker processes' commits are seen by
+        reading the one-row head every 50 ms (microseconds of work)."""
+        last = self._latest
+        while not self._stop.wait(0.05):
+            try:
+                head = self.db.head_revision()
+            except Exception:
+                LOG.debug("feed head poll failed", exc_info=True)
+                continue
+            if head > last:
+                last = head
+                self._on_commit(head)
 
     def _listen(self) -> None:
         """PostgreSQL LISTEN loop: other servers' commits reach our watchers."""

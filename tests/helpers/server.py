@@ -25,7 +25,9 @@ class ServerProcess:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.dir / f"netplex-{self.port}.conf"
-        self.conf.write_text(f"[DEFAULT]\nbind_port = {self.port}\nstate_path = {self.dir}\n{conf}")
+        # One worker unless a test asks for more: test machines are small.
+        workers = "" if "api_workers" in conf else "api_workers = 1\n"
+        self.conf.write_text(f"[DEFAULT]\nbind_port = {self.port}\nstate_path = {self.dir}\n{workers}{conf}")
         self.log = self.dir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
