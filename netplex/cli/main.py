@@ -76,6 +76,7 @@ def server(
         overrides[("DEFAULT", "state_path")] = str(state_path)
     cfg = cfg.with_overrides(overrides)
     setup_logging(cfg.get("DEFAULT", "debug"))
+    check_drivers(cfg)
     os.environ[CONFIG_ENV] = os.pathsep.join(str(p.resolve()) for p in (config or []))
     text = "\n".join(["[DEFAULT]", *(f"{k[1]} = {v}" for k, v in overrides.items())])
     os.environ[OVERRIDES_ENV] = text if overrides else ""
@@ -103,6 +104,19 @@ def server(
         raise fail(
             f"cannot serve on {host}:{port}: {exc}", "choose another port with --bind-port or stop what is using it"
         ) from None
+
+
+def check_drivers(cfg: Config) -> None:
+    """Load the configured type and mechanism drivers now, so a bad range or an
+    unknown driver stops the command here instead of inside a worker."""
+    from netplex.core.mech_manager import MechanismManager
+    from netplex.core.type_manager import TypeManager
+
+    try:
+        TypeManager(cfg).initialize()
+        MechanismManager.from_config(cfg)
+    except ConfigError as exc:
+        raise fail(str(exc), "fix the value in the configuration file and run the command again") from None
 
 
 def _safe_url(url: str) -> str:

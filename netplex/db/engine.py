@@ -268,4 +268,8 @@ class Database:
 
 def null_pool_engine(url: str) -> Engine:
     """A throwaway engine (migrations, one-shot CLI commands)."""
-    return create_engine(normalize_url(url), poolclass=NullPool)
+    u = make_url(normalize_url(url))
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        # First start: the data directory may not exist yet.
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(u, poolclass=NullPool)
