@@ -254,6 +254,11 @@ class AgentService:
             return AgentChange(body, created=True)
 
         revived = not self.is_alive(row.heartbeat_timestamp, now)
+        # A bind running concurrently with this report may have judged the agent
+        # dead a moment ago (its own clock read); treat a heartbeat that lands
+        # close to the deadline as a revival too, so failed ports get retried.
+        grace = timedelta(seconds=max(2.0, self.agent_down_time / 10))
+        near_dead = not self.is_alive(row.heartbeat_timestamp, now + grace)
         config_changed = dict(row.configurations or {}) != configurations
         other_changed = (
             row.binary != binary
@@ -272,7 +277,7 @@ class AgentService:
         body = self.agent_dict(row, now)
         if revived or config_changed or other_changed or start_flag:
             txn.record("agent", row.id, "update", body)
-        return AgentChange(body, revived=revived, configurations_changed=config_changed)
+        return AgentChange(body, revived=revived or near_dead, configurations_changed=config_changed)
 
     def update_agent(self, txn: Txn, agent_id: str, changes: Mapping[str, Any]) -> AgentChange:
         """Admin update: only ``admin_state_up`` and ``description`` may change."""
