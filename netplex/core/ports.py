@@ -528,7 +528,7 @@ class PortService:
                 if key in attrs:
                     raise PolicyNotAuthorized(action=f"update_port:{key}")
 
-        def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any], list[Segment], bool]:
+        def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any] | None, list[Segment], bool]:
             s = txn.session
             row = self.get_row(s, ctx, port_id)
             if not (ctx.owns(row.project_id) or ctx.is_agent):
@@ -536,7 +536,9 @@ class PortService:
                 if net_owner != ctx.project_id:
                     raise PolicyNotAuthorized(action="update_port")
             check_revision(if_revision, row.revision_number)
-            original = self._dicts(s, [row])[0]
+            want_hooks = self.core.hooks_want("port", "update")
+            # The "before" view is only for drivers (and the MAC check): skip it otherwise.
+            original = self._dicts(s, [row])[0] if want_hooks or "mac_address" in attrs else None
             net = s.get(Network, row.network_id)
             assert net is not None
             if "mac_address" in attrs:
@@ -544,6 +546,7 @@ class PortService:
                     raise PolicyNotAuthorized(action="update_port:mac_address")
                 mac = normalize_mac(attrs["mac_address"])
                 if mac != row.mac_address:
+                    assert original is not None
                     if original["binding:vif_type"] not in ("unbound", "binding_failed"):
                         raise InvalidInput(error_message="Cannot change the MAC address of a bound port")
                     self._pick_mac(s, row.network_id, mac)
@@ -567,16 +570,19 @@ class PortService:
             self.core.bump(row)
             s.flush()
             current = self._dicts(s, [row])[0]
-            segments = self.core.types.get_segments(s, row.network_id)
-            self.core.hooks.precommit(s, "update", "port", current, original, segments)
+            segments: list[Segment] = []
+            if want_hooks:
+                segments = self.core.types.get_segments(s, row.network_id)
+                self.core.hooks.precommit(s, "update", "port", current, original, segments)
             txn.record("port", row.id, "update", current)
             return current, original, segments, rebind
 
         current, original, segments, rebind = self.core.db.transaction(fn)
-        try:
-            self.core.hooks.postcommit("update", "port", current, original, segments)
-        except Exception:
-            LOG.exception("update_port_postcommit failed for %s", port_id)
+        if self.core.hooks_want("port", "update"):
+            try:
+                self.core.hooks.postcommit("update", "port", current, original, segments)
+            except Exception:
+                LOG.exception("update_port_postcommit failed for %s", port_id)
         if rebind and current["binding:host_id"]:
             current = self.core.binder.bind(port_id) or current
         return current
