@@ -97,9 +97,10 @@ def server(
                 port=port,
                 workers=workers,
                 log_level="warning",
+                timeout_graceful_shutdown=2,
             )
         else:
-            uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning")
+            uvicorn.run(create_app(cfg), host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
     except OSError as exc:
         raise fail(
             f"cannot serve on {host}:{port}: {exc}", "choose another port with --bind-port or stop what is using it"

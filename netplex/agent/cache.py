@@ -1,0 +1,140 @@
+"""The agent's local copy of the server state that concerns its host, kept by the feed.
+
+Filled from a host-state snapshot (:meth:`HostCache.load`), then advanced one
+change at a time (:meth:`HostCache.apply`) with the full resource bodies the
+feed carries. Pure: no I/O, no threads (the agent loop owns it).
+
+Scope (the same as the snapshot's): this host's ports, every port of a
+network that is known here (for L2 population), those networks, all agents.
+A change that would widen the scope - a port bound here on a network the
+cache has never seen - cannot be served from the feed alone (the other ports
+of that network were never sent to us), so :meth:`apply` answers
+:attr:`Effect.RESYNC` and the loop reads a fresh snapshot. Segment changes do
+the same for known networks (a network's segments are only in its body as of
+the last network change).
+
+Revisions make it safe to mix snapshot and feed: a change at or below the
+cache's revision is already contained and is ignored, so a watcher that
+delivers a few old changes after a resync does no harm.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from netplex.agent.api import HostState
+from netplex.agent.model import HostDesired, desired_from_api, tunnel_ips_from_agents
+
+__all__ = ["Effect", "HostCache"]
+
+
+class Effect(enum.Enum):
+    """What a change means for the agent."""
+
+    #: Already contained, or outside this host's scope.
+    IGNORED = "ignored"
+    #: The cache changed; the desired state may have.
+    APPLIED = "applied"
+    #: The cache cannot follow this change from the feed: read a snapshot.
+    RESYNC = "resync"
+
+
+class HostCache:
+    """Networks, ports and agents by id, at feed revision :attr:`revision`."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.revision = 0
+        self.networks: dict[str, dict[str, Any]] = {}
+        self.ports: dict[str, dict[str, Any]] = {}
+        self.agents: dict[str, dict[str, Any]] = {}
+        #: Set once a snapshot has been loaded (an unloaded cache is never reconciled).
+        self.loaded = False
+
+    def load(self, state: HostState) -> None:
+        """Replace everything with a snapshot."""
+        self.revision = state.revision
+        self.networks = {str(n["id"]): dict(n) for n in state.networks if "id" in n}
+        self.ports = {str(p["id"]): dict(p) for p in state.ports if "id" in p}
+        self.agents = {_agent_key(a): dict(a) for a in state.agents}
+        self.loaded = True
+
+    def local_port_ids(self) -> set[str]:
+        return {pid for pid, p in self.ports.items() if p.get("binding:host_id") == self.host}
+
+    def apply(self, change: Mapping[str, Any]) -> Effect:
+        """Advance by one feed change (``revision``, ``resource``, ``id``, ``action``, ``body``)."""
+        rev = int(change.get("revision") or 0)
+        if rev <= self.revision:
+            return Effect.IGNORED
+        self.revision = rev
+        resource = change.get("resource")
+        action = change.get("action")
+        rid = str(change.get("id") or "")
+        body = change.get("body") or {}
+        if not isinstance(body, Mapping):
+            body = {}
+        if resource == "port":
+            return self._port(action, rid, body)
+        if resource == "network":
+            return self._network(action, rid, body)
+        if resource == "agent":
+            key = _agent_key(body) if body else rid
+            if action == "delete":
+                return Effect.APPLIED if self.agents.pop(key, None) is not None else Effect.IGNORED
+            self.agents[key] = dict(body)
+            return Effect.APPLIED
+        if resource == "segment":
+            net_id = body.get("network_id")
+            return Effect.RESYNC if net_id in self.networks else Effect.IGNORED
+        return Effect.IGNORED  # subnets and anything newer: nothing the data plane uses
+
+    def _port(self, action: Any, pid: str, body: Mapping[str, Any]) -> Effect:
+        if action == "delete":
+            return Effect.APPLIED if self.ports.pop(pid, None) is not None else Effect.IGNORED
+        net_id = body.get("network_id")
+        local = body.get("binding:host_id") == self.host
+        if local and net_id not in self.networks:
+            return Effect.RESYNC
+        if local or net_id in self.networks or pid in self.ports:
+            self.ports[pid] = dict(body)
+            return Effect.APPLIED
+        return Effect.IGNORED
+
+    def _network(self, action: Any, nid: str, body: Mapping[str, Any]) -> Effect:
+        if action == "delete":
+            if self.networks.pop(nid, None) is None:
+                return Effect.IGNORED
+            for pid in [pid for pid, p in self.ports.items() if p.get("network_id") == nid]:
+                del self.ports[pid]
+            return Effect.APPLIED
+        if nid in self.networks:
+            self.networks[nid] = dict(body)
+            return Effect.APPLIED
+        return Effect.IGNORED  # not ours (yet): a local port on it triggers a resync
+
+    def apply_all(self, changes: Iterable[Mapping[str, Any]]) -> tuple[bool, bool, set[str]]:
+        """Apply changes in order; returns (anything applied, resync needed, port ids touched)."""
+        applied = resync = False
+        touched: set[str] = set()
+        for ch in changes:
+            eff = self.apply(ch)
+            if eff is Effect.APPLIED:
+                applied = True
+                if ch.get("resource") == "port":
+                    touched.add(str(ch.get("id")))
+            elif eff is Effect.RESYNC:
+                resync = True
+        return applied, resync, touched
+
+    def desired(self) -> HostDesired:
+        """This host's desired data plane according to the cache."""
+        return desired_from_api(self.host, self.networks.values(), self.ports.values(),
+                                tunnel_ips_from_agents(self.agents.values()))
+
+
+def _agent_key(agent: Mapping[str, Any]) -> str:
+    """Agents by id; a body without one (never from Netplex) by type and host."""
+    return str(agent.get("id") or f"{agent.get('agent_type')}@{agent.get('host')}")
