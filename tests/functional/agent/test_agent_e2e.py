@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -249,3 +251,40 @@ def test_nothing_of_ours_outside_the_lab(lab: Lab) -> None:
     ours_devs = {bridge_name(n.id) for n in lab.state.networks.values()}
     ours_devs |= {f"tap{v.port_id[:11]}" for v in lab.state.vms.values()}
     assert not any(d in root_links for d in ours_devs)
+
+
+def _netplex(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("netplex")
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
+
+
+def test_vif_cli_attach_detach_and_failed_binding(lab: Lab) -> None:
+    """The compute side as one command: attach on an OVS host, ping, detach, port DOWN."""
+    net = lab.state.networks["net"]
+    host = lab.state.hosts["host-ovs2"]
+    vm_ns = lab._new_ns("vm-cli")
+    with lab.client() as c:
+        port = c.create_port({"network_id": net.id, "fixed_ips": [{"subnet_id": net.subnet_id,
+                                                                   "ip_address": "10.1.0.77"}]})
+    r = _netplex("vif", "attach", "--port", port["id"], "--host", "host-ovs2", "--netns", vm_ns,
+                 "--host-netns", host.ns, "--ovs-db", host.ovs_db, "--url", lab.url, "--timeout", "60")
+    assert r.returncode == 0, r.stdout + r.stderr
+    with lab.client() as c:
+        assert c.get_port(port["id"])["status"] == "ACTIVE"
+    assert netns.run(vm_ns, ["ping", "-c", "1", "-W", "2", "10.1.0.11"], check=False).returncode == 0
+    r = _netplex("vif", "detach", "--port", port["id"], "--host", "host-ovs2", "--netns", vm_ns,
+                 "--host-netns", host.ns, "--ovs-db", host.ovs_db, "--url", lab.url)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with lab.client() as c:
+        after = c.get_port(port["id"])
+    assert after["status"] == "DOWN" and after["binding:host_id"] == ""
+    assert f"tap{port['id'][:11]}" not in lab.links("host-ovs2")
+
+    # No agent on this host: attach fails, naming every driver's reason.
+    with lab.client() as c:
+        lonely = c.create_port({"network_id": net.id})
+    r = _netplex("vif", "attach", "--port", lonely["id"], "--host", "host-nowhere", "--netns", vm_ns,
+                 "--url", lab.url, "--timeout", "10")
+    assert r.returncode == 3, r.stdout + r.stderr
+    text = r.stdout + r.stderr
+    assert "openvswitch" in text and "linuxbridge" in text and "host-nowhere" in text
