@@ -17,7 +17,8 @@ from netplex.db.models import Tag
 
 def iso(dt: datetime | None) -> str | None:
     """Neutron's timestamp format: ``2026-11-20T23:21:40Z``."""
-    return None if dt is None else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is several times cheaper than strftime (10,000-port lists).
+    return None if dt is None else dt.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def tags_for(session: Session, resource_type: str, ids: Iterable[str]) -> dict[str, list[str]]:

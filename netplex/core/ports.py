@@ -185,9 +185,10 @@ class PortService:
         bindings: dict[str, Any] = {}
         for i in range(0, len(ids), 5000):
             chunk = ids[i : i + 5000]
-            for pid, sid, ip in s.execute(_PORT_IPS, {"ids": chunk}):
+            conn = s.connection()
+            for pid, sid, ip in conn.execute(_PORT_IPS, {"ids": chunk}).all():
                 ips[pid].append((sid, ip))
-            for b in s.execute(_ACTIVE_BINDINGS, {"ids": chunk}):
+            for b in conn.execute(_ACTIVE_BINDINGS, {"ids": chunk}).all():
                 bindings[b.port_id] = b
         tags = tags_for(s, "ports", ids)
         return [to_dict(r, ips.get(r.id, []), bindings.get(r.id), tags.get(r.id, [])) for r in rows]
@@ -494,7 +495,7 @@ class PortService:
             if fixed_ip_filters:
                 stmt = stmt.where(*self._fixed_ip_clauses(fixed_ip_filters))
             stmt = paginate(s, stmt, COLUMNS, Port.id, query, resource="port", apply_limit=not rest)
-            items = self._dicts(s, list(s.execute(stmt)))
+            items = self._dicts(s, s.connection().execute(stmt).all())
         return finish_in_python(items, rest, query)
 
     @staticmethod

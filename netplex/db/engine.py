@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import orjson
 from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -51,6 +52,14 @@ _BUMP_HEAD = (
 )
 _INSERT_CHANGE = insert(cast(Table, Change.__table__))
 _NOTIFY = text("SELECT pg_notify('netplex_feed', :rev)")
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+#: JSON columns (profiles, pools, feed bodies) through orjson: listing 10,000
+#: ports decodes 40,000 of them, and the stdlib codec was a third of the time.
+_JSON_CODEC: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
 
 #: PostgreSQL SQLSTATEs that mean "run the transaction again".
 _PG_RETRY_STATES = {"40001", "40P01", "55P03"}
@@ -120,7 +129,7 @@ class Database:
 
     def _sqlite_engine(self, echo: bool, *, immediate: bool) -> Engine:
         memory = ":memory:" in self.url or self.url.endswith("sqlite://")
-        kwargs: dict[str, Any] = {"echo": echo}
+        kwargs: dict[str, Any] = {"echo": echo, **_JSON_CODEC}
         if memory:
             raise ValueError("in-memory SQLite cannot be shared between engines; use a file")
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
