@@ -52,11 +52,26 @@ class Server:
             self.proc.wait(10)
 
     def rss_mib(self) -> float:
+        """Resident memory of the server and its worker processes together."""
         assert self.proc is not None
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        pids = [self.proc.pid]
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.proc.pid:
+                    pids.append(int(p.name))
+        total = 0
+        for pid in pids:
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024
 
 
 class Conn:
