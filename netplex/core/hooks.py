@@ -3,8 +3,8 @@
 Services call :class:`ResourceHooks` at the two ML2 points of every
 create/update/delete: ``precommit`` inside the transaction (raising rolls
 it back) and ``postcommit`` after it (raising on create undoes the
-create). The default does nothing; :mod:`netplex.core.mech_hooks` adapts
-the mechanism manager to it.
+create). :mod:`netplex.core.mech_hooks` adapts the mechanism manager
+to it.
 """
 
 from __future__ import annotations
@@ -36,28 +36,3 @@ class ResourceHooks(Protocol):
         original: dict[str, Any] | None,
         segments: Sequence[Segment],
     ) -> None: ...
-
-
-class NoHooks:
-    """No mechanism drivers: nothing to call."""
-
-    def precommit(
-        self,
-        session: Session,
-        event: str,
-        resource: str,
-        current: dict[str, Any],
-        original: dict[str, Any] | None,
-        segments: Sequence[Segment],
-    ) -> None:
-        return None
-
-    def postcommit(
-        self,
-        event: str,
-        resource: str,
-        current: dict[str, Any],
-        original: dict[str, Any] | None,
-        segments: Sequence[Segment],
-    ) -> None:
-        return None
