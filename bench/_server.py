@@ -9,7 +9,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,49 @@ class Conn:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+
+def pct(values: list[float], p: float) -> float:
+    """The p-th quantile of ``values`` (seconds) in milliseconds (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
+
+
+def run(port: int, clients: int, n: int, op: Callable[[Conn, int], object]) -> tuple[float, float, float]:
+    """Run ``op(conn, i)`` for i in 0..n-1 over ``clients`` threads: (ops/s, p50 ms, p99 ms)."""
+    lat: list[float] = []
+    lock = threading.Lock()
+    counter = iter(range(n))
+    failures: list[BaseException] = []
+
+    def worker() -> None:
+        conn = Conn(port)
+        mine: list[float] = []
+        try:
+            while True:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    break
+                t = time.perf_counter()
+                op(conn, i)
+                mine.append(time.perf_counter() - t)
+        except BaseException as exc:  # SystemExit from expect() included
+            failures.append(exc)
+        with lock:
+            lat.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    if failures:
+        raise SystemExit(f"benchmark client failed: {failures[0]}")
+    return n / wall, pct(lat, 0.5), pct(lat, 0.99)
 
 
 os.environ.setdefault("PYTHONUNBUFFERED", "1")

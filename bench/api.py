@@ -12,14 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import Conn, Server  # noqa: E402
+from _server import Conn, Server, run  # noqa: E402
 
 CONF = """
 [ml2]
@@ -28,40 +26,6 @@ project_network_types = vxlan
 [ml2_type_vxlan]
 vni_ranges = 1:1000000
 """
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))] * 1000
-
-
-def run(port: int, clients: int, n: int, op: Callable[[Conn, int], None]) -> tuple[float, float, float]:
-    lat: list[float] = []
-    lock = threading.Lock()
-    counter = iter(range(n))
-
-    def worker() -> None:
-        conn = Conn(port)
-        mine: list[float] = []
-        while True:
-            with lock:
-                i = next(counter, None)
-            if i is None:
-                break
-            t = time.perf_counter()
-            op(conn, i)
-            mine.append(time.perf_counter() - t)
-        with lock:
-            lat.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    return n / wall, pct(lat, 0.5), pct(lat, 0.99)
 
 
 def expect(status: int, want: int, body: Any) -> None:

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -253,6 +253,25 @@ def _exit(fail: _Fail) -> None:
     raise typer.Exit(int(fail.code))
 
 
+@contextmanager
+def _compute_side(
+    config: list[Path] | None, host: str | None, url: str | None, state: dict[str, str]
+) -> Iterator[tuple[str, Any, PluginRegistry, VifDefaults | None]]:
+    """What attach and detach share: config, host id, server URL, plugins, a client."""
+    cfg = _load_config(config)
+    state["host"] = the_host = host or host_id(cfg)
+    state["url"] = the_url = url or str(cfg.get("agent", "server_url"))
+    registry = PluginRegistry.default()
+    defaults = _defaults(cfg, registry)
+    client = make_client(the_url)
+    try:
+        yield the_host, client, registry, defaults
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+
+
 @app.command()
 def attach(
     port: PortOpt,
@@ -273,23 +292,13 @@ def attach(
     state: dict[str, str] = {"host": host or "", "url": url or ""}
 
     def body() -> None:
-        cfg = _load_config(config)
-        state["host"] = the_host = host or host_id(cfg)
-        state["url"] = the_url = url or str(cfg.get("agent", "server_url"))
-        registry = PluginRegistry.default()
-        defaults = _defaults(cfg, registry)
-        client = make_client(the_url)
-        try:
-            with _progress() as reporter:
-                result = attach_port(
-                    client, port, the_host, netns, ifname, host_netns, ovs_db, timeout,
-                    reporter, defaults=defaults, wait_active=not no_wait,
-                    executor=make_executor(host_netns, ovs_db), registry=registry,
-                )
-        finally:
-            close = getattr(client, "close", None)
-            if close is not None:
-                close()
+        with _compute_side(config, host, url, state) as (the_host, client, registry, defaults), \
+                _progress() as reporter:
+            result = attach_port(
+                client, port, the_host, netns, ifname, host_netns, ovs_db, timeout,
+                reporter, defaults=defaults, wait_active=not no_wait,
+                executor=make_executor(host_netns, ovs_db), registry=registry,
+            )
         if verbose:
             for line in describe([*result.host_plan, *result.vm_plan]):
                 err.print(f"  {escape(line)}")
@@ -324,23 +333,13 @@ def detach(
     state: dict[str, str] = {"host": host or "", "url": url or ""}
 
     def body() -> None:
-        cfg = _load_config(config)
-        state["host"] = the_host = host or host_id(cfg)
-        state["url"] = the_url = url or str(cfg.get("agent", "server_url"))
-        registry = PluginRegistry.default()
-        defaults = _defaults(cfg, registry)
-        client = make_client(the_url)
-        try:
-            with _progress() as reporter:
-                result = detach_port(
-                    client, port, the_host, host_netns, ovs_db, timeout, reporter,
-                    netns=netns, defaults=defaults, wait_down=not no_wait,
-                    executor=make_executor(host_netns, ovs_db), registry=registry,
-                )
-        finally:
-            close = getattr(client, "close", None)
-            if close is not None:
-                close()
+        with _compute_side(config, host, url, state) as (the_host, client, registry, defaults), \
+                _progress() as reporter:
+            result = detach_port(
+                client, port, the_host, host_netns, ovs_db, timeout, reporter,
+                netns=netns, defaults=defaults, wait_down=not no_wait,
+                executor=make_executor(host_netns, ovs_db), registry=registry,
+            )
         if verbose:
             for line in describe(list(result.unplugged)):
                 err.print(f"  {escape(line)}")

@@ -56,11 +56,11 @@ class Core:
             types.initialize()
         self.types = types
         from netplex.core.agents import AgentService
+        from netplex.core.binder import Binder as CoreBinder
+        from netplex.core.binder import CorePortHooks
         from netplex.core.binding import PortBindingService
         from netplex.core.mech_hooks import MechanismHooks
         from netplex.core.mech_manager import MechanismManager
-        from netplex.core.port_binding_service import Binder as CoreBinder
-        from netplex.core.port_binding_service import CorePortHooks
 
         if mech is None:
             mech = MechanismManager.from_config(cfg)
