@@ -17,8 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, cast
 
 import netaddr
-from sqlalchemy import Table, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, bindparam, select
 
 from netplex.core.exceptions import (
     GatewayConflictWithAllocationPools,
@@ -28,6 +27,7 @@ from netplex.core.exceptions import (
     OverlappingAllocationPools,
 )
 from netplex.db.models import IPAllocation
+from netplex.db.prepared import Prepared
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")
@@ -42,11 +42,15 @@ ROUTER_OWNERS = (
 Pool = tuple[int, int]  # first, last as integers
 
 _IPS = cast(Table, IPAllocation.__table__)
-# Prebuilt: building a statement costs more than SQLite takes to run it.
-_TAKEN_AMONG = select(_IPS.c.ip_address).where(
-    _IPS.c.subnet_id == bindparam("subnet_id"), _IPS.c.ip_address.in_(bindparam("ips", expanding=True))
+#: Random candidates tried per allocation before reading the whole subnet.
+_CANDIDATES = 8
+_TAKEN_AMONG = Prepared(
+    select(_IPS.c.ip_address).where(
+        _IPS.c.subnet_id == bindparam("subnet_id"),
+        _IPS.c.ip_address.in_([bindparam(f"ip{i}") for i in range(_CANDIDATES)]),
+    )
 )
-_ALL_TAKEN = select(_IPS.c.ip_address).where(_IPS.c.subnet_id == bindparam("subnet_id"))
+_ALL_TAKEN = Prepared(select(_IPS.c.ip_address).where(_IPS.c.subnet_id == bindparam("subnet_id")))
 
 
 def parse_cidr(value: Any, ip_version: int | None = None) -> netaddr.IPNetwork:
@@ -217,7 +221,7 @@ def pool_size(pools: Sequence[Pool]) -> int:
 
 
 def allocate_ip(
-    session: Session,
+    conn: Connection,
     subnet_id: str,
     version: int,
     pools: Sequence[Pool],
@@ -235,7 +239,7 @@ def allocate_ip(
     r = rng or random
     # Cheap path: a handful of random candidates, one query to see which are taken.
     candidates = []
-    for _ in range(min(8, size)):
+    for _ in range(min(_CANDIDATES, size)):
         k = r.randrange(size)
         for a, b in pools:
             n = b - a + 1
@@ -243,16 +247,14 @@ def allocate_ip(
                 candidates.append(str(netaddr.IPAddress(a + k, version)))
                 break
             k -= n
-    conn = session.connection()
-    taken = set(conn.execute(_TAKEN_AMONG, {"subnet_id": subnet_id, "ips": candidates}).scalars())
+    params = {f"ip{i}": candidates[i % len(candidates)] for i in range(_CANDIDATES)}
+    params["subnet_id"] = subnet_id
+    taken = {row[0] for row in _TAKEN_AMONG.rows(conn, params)}
     for c in candidates:
         if c not in taken:
             return c
     # Dense subnet: read what is taken and pick among what is left.
-    used = {
-        int(netaddr.IPAddress(ip))
-        for ip in session.execute(select(IPAllocation.ip_address).where(IPAllocation.subnet_id == subnet_id)).scalars()
-    }
+    used = {int(netaddr.IPAddress(row[0])) for row in _ALL_TAKEN.rows(conn, {"subnet_id": subnet_id})}
     if len(used) >= size and all(in_pools(u, pools) for u in used):
         return None
     free: list[int] = []

@@ -12,10 +12,11 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import netaddr
-from sqlalchemy import ColumnElement, Table, bindparam, delete, exists, insert, or_, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.core import ipam
@@ -44,6 +45,7 @@ from netplex.core.segments_model import Segment
 from netplex.db.base import new_id, utcnow
 from netplex.db.engine import Txn
 from netplex.db.models import IPAllocation, Network, Port, PortBinding, Subnet, Tag
+from netplex.db.prepared import Prepared
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core
@@ -74,13 +76,28 @@ _NETWORK_SUBNETS = (
     .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
 )
 _PORTS = cast(Table, Port.__table__)
-_MAC_TAKEN = select(
-    exists().where(_PORTS.c.network_id == bindparam("network_id"), _PORTS.c.mac_address == bindparam("mac"))
+_MAC_TAKEN = Prepared(
+    select(_PORTS.c.id).where(_PORTS.c.network_id == bindparam("network_id"), _PORTS.c.mac_address == bindparam("mac"))
 )
 _NETWORKS = cast(Table, Network.__table__)
-_NETWORK_FOR_PORT = select(
-    _NETWORKS.c.id, _NETWORKS.c.project_id, _NETWORKS.c.shared, _NETWORKS.c.router_external
-).where(_NETWORKS.c.id == bindparam("id"))
+#: The network and its subnets (what IPAM needs of them) in one statement.
+_NETWORK_AND_SUBNETS = Prepared(
+    select(
+        _NETWORKS.c.id,
+        _NETWORKS.c.project_id,
+        _NETWORKS.c.shared,
+        _NETWORKS.c.router_external,
+        _SUBNETS.c.id.label("subnet_id"),
+        _SUBNETS.c.ip_version,
+        _SUBNETS.c.cidr,
+        _SUBNETS.c.gateway_ip,
+        _SUBNETS.c.allocation_pools,
+        _SUBNETS.c.ipv6_address_mode,
+    )
+    .select_from(_NETWORKS.outerjoin(_SUBNETS, _SUBNETS.c.network_id == _NETWORKS.c.id))
+    .where(_NETWORKS.c.id == bindparam("id"))
+    .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
+)
 _BINDINGS = cast(Table, PortBinding.__table__)
 _ACTIVE_BINDINGS = select(*_BINDINGS.c).where(
     _BINDINGS.c.port_id.in_(bindparam("ids", expanding=True)), _BINDINGS.c.status == "ACTIVE"
@@ -89,9 +106,22 @@ _IPS = cast(Table, IPAllocation.__table__)
 _PORT_IPS = select(_IPS.c.port_id, _IPS.c.subnet_id, _IPS.c.ip_address).where(
     _IPS.c.port_id.in_(bindparam("ids", expanding=True))
 )
-_INSERT_PORT = insert(cast(Table, Port.__table__))
-_INSERT_IP = insert(cast(Table, IPAllocation.__table__))
-_INSERT_BINDING = insert(cast(Table, PortBinding.__table__))
+_PORT_KEYS = [c.key for c in _PORTS.c]
+_INSERT_PORT = Prepared(insert(_PORTS), keys=_PORT_KEYS)
+_INSERT_IP = Prepared(insert(_IPS), keys=["subnet_id", "ip_address", "port_id", "network_id"])
+_INSERT_BINDING = Prepared(insert(_BINDINGS), keys=[c.key for c in _BINDINGS.c])
+
+
+class SubnetInfo(NamedTuple):
+    """What IPAM needs of a subnet."""
+
+    id: str
+    ip_version: int
+    cidr: str
+    gateway_ip: str | None
+    allocation_pools: list[dict[str, str]]
+    ipv6_address_mode: str | None
+
 
 BINDING_KEYS = ("binding:host_id", "binding:vnic_type", "binding:profile")
 #: Binding attributes only admins (and agents) may set; vnic_type is the owner's.
@@ -215,11 +245,13 @@ class PortService:
 
     # -- IPAM ------------------------------------------------------------------
 
-    def _network_subnets(self, s: Session, network_id: str) -> list[Any]:
-        # Plain rows (attribute access like the model) are much cheaper than ORM objects.
-        return list(s.connection().execute(_NETWORK_SUBNETS, {"network_id": network_id}))
+    def _network_subnets(self, s: Session, network_id: str) -> list[SubnetInfo]:
+        rows = s.connection().execute(_NETWORK_SUBNETS, {"network_id": network_id})
+        return [SubnetInfo(*(getattr(r, f) for f in SubnetInfo._fields)) for r in rows]
 
-    def _auto_ips(self, s: Session, net_id: str, subnets: list[Subnet], mac: str, owner: str) -> list[tuple[str, str]]:
+    def _auto_ips(
+        self, s: Session, net_id: str, subnets: Sequence[SubnetInfo], mac: str, owner: str
+    ) -> list[tuple[str, str]]:
         """Neutron's default: one v4, one stateful v6, and every SLAAC subnet."""
         out: list[tuple[str, str]] = []
         for version in (4, 6):
@@ -227,7 +259,7 @@ class PortService:
             if not candidates:
                 continue
             for sub in candidates:
-                ip = ipam.allocate_ip(s, sub.id, version, ipam.pools_from_api(sub.allocation_pools))
+                ip = ipam.allocate_ip(s.connection(), sub.id, version, ipam.pools_from_api(sub.allocation_pools))
                 if ip is not None:
                     out.append((sub.id, ip))
                     break
@@ -240,14 +272,14 @@ class PortService:
         return out
 
     @staticmethod
-    def _auto_address(sub: Subnet) -> bool:
+    def _auto_address(sub: SubnetInfo) -> bool:
         return sub.ip_version == 6 and sub.ipv6_address_mode in ipam.AUTO_ADDRESS_MODES
 
     def _requested_ips(
         self,
         s: Session,
         net_id: str,
-        subnets: list[Subnet],
+        subnets: Sequence[SubnetInfo],
         requested: list[dict[str, Any]],
         mac: str,
         owner: str,
@@ -276,7 +308,8 @@ class PortService:
                     if self._auto_address(sub):
                         out.append((sub.id, ipam.eui64_address(sub.cidr, mac)))
                         continue
-                    ip = ipam.allocate_ip(s, sub.id, sub.ip_version, ipam.pools_from_api(sub.allocation_pools))
+                    pools = ipam.pools_from_api(sub.allocation_pools)
+                    ip = ipam.allocate_ip(s.connection(), sub.id, sub.ip_version, pools)
                     if ip is None:
                         raise IpAddressGenerationFailure(net_id=net_id)
                     out.append((sub.id, ip))
@@ -304,7 +337,7 @@ class PortService:
         return out
 
     def _check_specific_ip(
-        self, s: Session, sub: Subnet, addr: netaddr.IPAddress, owner: str, port_id: str | None
+        self, s: Session, sub: SubnetInfo, addr: netaddr.IPAddress, owner: str, port_id: str | None
     ) -> None:
         cidr = netaddr.IPNetwork(sub.cidr)
         if cidr.version == 4 and cidr.prefixlen <= 30 and int(addr) in (cidr.first, cidr.last):
@@ -318,17 +351,14 @@ class PortService:
             raise IpAddressAlreadyAllocated(ip=str(addr), subnet_id=sub.id)
 
     def _pick_mac(self, s: Session, net_id: str, requested: str | None) -> str:
-        if requested is not None:
-            mac = normalize_mac(requested)
-            if s.connection().execute(_MAC_TAKEN, {"network_id": net_id, "mac": mac}).scalar():
-                raise MacAddressInUse(net_id=net_id, mac=mac)
-            return mac
-        base = self.core.cfg.get("DEFAULT", "base_mac")
-        for _ in range(self.core.cfg.get("DEFAULT", "mac_generation_retries")):
-            mac = random_mac(base)
-            if not s.connection().execute(_MAC_TAKEN, {"network_id": net_id, "mac": mac}).scalar():
-                return mac
-        raise MacAddressInUse(net_id=net_id, mac="<generated>")
+        """A requested MAC is checked; a random one is not: with 2^24 choices per
+        network a clash is rare, and the unique key turns it into a retry."""
+        if requested is None:
+            return random_mac(self.core.cfg.get("DEFAULT", "base_mac"))
+        mac = normalize_mac(requested)
+        if _MAC_TAKEN.first(s.connection(), {"network_id": net_id, "mac": mac}) is not None:
+            raise MacAddressInUse(net_id=net_id, mac=mac)
+        return mac
 
     # -- create ----------------------------------------------------------------
 
@@ -371,10 +401,16 @@ class PortService:
 
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Segment]]:
         s = txn.session
-        conn = s.connection()
-        net = conn.execute(_NETWORK_FOR_PORT, {"id": attrs["network_id"]}).first()
+        conn = txn.conn
+        rows = _NETWORK_AND_SUBNETS.rows(conn, {"id": attrs["network_id"]})
+        net = rows[0] if rows else None
         if net is None or not (ctx.is_admin or net.project_id == ctx.project_id or net.shared or net.router_external):
             raise NetworkNotFound(net_id=attrs["network_id"])
+        subnets = [
+            SubnetInfo(r.subnet_id, r.ip_version, r.cidr, r.gateway_ip, r.allocation_pools, r.ipv6_address_mode)
+            for r in rows
+            if r.subnet_id is not None
+        ]
         project_id = resolve_project(ctx, attrs, "port")
         owner = attrs.get("device_owner", "")
         if not self._network_owner_or_admin(ctx, net):
@@ -383,7 +419,6 @@ class PortService:
             if any(isinstance(f, dict) and "ip_address" in f for f in attrs.get("fixed_ips") or []):
                 raise PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
         mac = self._pick_mac(s, net.id, attrs.get("mac_address"))
-        subnets = self._network_subnets(s, net.id)
         requested = attrs.get("fixed_ips")
         if requested is None:
             ips = self._auto_ips(s, net.id, subnets, mac, owner)
@@ -406,16 +441,11 @@ class PortService:
             "created_at": now,
             "updated_at": now,
         }
-        # Core-level inserts: the ORM unit of work costs more than the SQL here.
-        conn.execute(_INSERT_PORT, values)
-        if ips:
-            conn.execute(
-                _INSERT_IP,
-                [
-                    {"subnet_id": sid, "ip_address": ip, "port_id": values["id"], "network_id": net.id}
-                    for sid, ip in ips
-                ],
-            )
+        _INSERT_PORT.execute(conn, values)
+        _INSERT_IP.executemany(
+            conn,
+            [{"subnet_id": sid, "ip_address": ip, "port_id": values["id"], "network_id": net.id} for sid, ip in ips],
+        )
         host = attrs.get("binding:host_id") or ""
         binding = {
             "port_id": values["id"],
@@ -428,8 +458,8 @@ class PortService:
             "diagnostics": [],
             "attempt": 0,
         }
-        conn.execute(_INSERT_BINDING, binding)
-        port = to_dict(Port(**values), ips, None, [])
+        _INSERT_BINDING.execute(conn, binding)
+        port = to_dict(SimpleNamespace(**values), ips, None, [])
         port.update(
             {
                 "binding:host_id": host,

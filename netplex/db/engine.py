@@ -22,7 +22,6 @@ import fcntl
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -31,14 +30,17 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Engine, Table, bindparam, create_engine, event, insert, select, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
 from netplex.core.exceptions import RetryRequest
+from netplex.db.base import utcnow
+from netplex.db.group_commit import GroupCommitter, Job
 from netplex.db.models import Change, FeedHead
+from netplex.db.prepared import Prepared
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +52,12 @@ _BUMP_HEAD = (
     .values(revision=_FEED_HEAD.c.revision + bindparam("n"))
     .returning(_FEED_HEAD.c.revision)
 )
-_INSERT_CHANGE = insert(cast(Table, Change.__table__))
+_INSERT_CHANGE = Prepared(
+    insert(cast(Table, Change.__table__)),
+    keys=["revision", "resource", "resource_id", "action", "body", "created_at"],
+)
+_READ_HEAD = Prepared(select(_FEED_HEAD.c.revision).where(_FEED_HEAD.c.id == 1))
+_SET_HEAD = Prepared(update(_FEED_HEAD).where(_FEED_HEAD.c.id == 1).values(revision=bindparam("head")))
 _NOTIFY = text("SELECT pg_notify('netplex_feed', :rev)")
 
 def _json_dumps(value: Any) -> str:
@@ -88,6 +95,16 @@ class Txn:
     session: Session
     changes: list[ChangeRecord] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: The feed revision of this transaction's last change, once appended.
+    revision: int | None = None
+    _conn: Connection | None = None
+
+    @property
+    def conn(self) -> Connection:
+        """The transaction's connection (for Core and :mod:`prepared` statements)."""
+        if self._conn is None:
+            self._conn = self.session.connection()
+        return self._conn
 
     def record(self, resource: str, resource_id: str, action: str, body: dict[str, Any] | None) -> None:
         """Append a change to the feed when (and only if) this transaction commits."""
@@ -114,16 +131,18 @@ class Database:
                 Path(u.database).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = self._sqlite_engine(echo, immediate=True)
             self.read_engine = self._sqlite_engine(echo, immediate=False)
-            # Threads of this process queue on a lock, processes (api_workers > 1)
-            # on a flock: both hand over at once, where SQLite's busy handler
-            # would sleep in steps of up to 100 ms.
-            self._write_lock: threading.Lock | None = threading.Lock()
+            # Threads of this process share commits (group commit), processes
+            # (api_workers > 1) take turns on a flock: both hand over at once,
+            # where SQLite's busy handler would sleep in steps of up to 100 ms.
             self._lock_path = f"{u.database}.writelock"
             self._lock_fd: int | None = None
+            self._group: GroupCommitter | None = GroupCommitter(
+                self.write_engine, self._run_sqlite_batch, enter=self._flock, leave=self._unflock
+            )
         else:
             self.write_engine = create_engine(self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self.read_engine = self.write_engine
-            self._write_lock = None
+            self._group = None
         self._write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -160,6 +179,8 @@ class Database:
         if self.is_sqlite and self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+        if self._group is not None:
+            self._group.close()
         self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             self.read_engine.dispose()
@@ -199,51 +220,99 @@ class Database:
                 LOG.debug("retrying transaction (attempt %d) after %r", attempt, exc)
                 time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
 
-    def _process_lock(self) -> int:
+    def _flock(self) -> None:
         if self._lock_fd is None:
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-        return self._lock_fd
+
+    def _unflock(self) -> None:
+        assert self._lock_fd is not None
+        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _run_once(self, fn: Callable[[Txn], T]) -> T:
-        lock = self._write_lock
-        fd: int | None = None
-        if lock is not None:
-            lock.acquire()
-            try:
-                fd = self._process_lock()
-            except BaseException:
-                lock.release()
-                raise
-        try:
+        if self._group is not None:
+            job = Job(fn)
+            self._group.submit(job)
+            if job.error is not None:
+                raise job.error
+            result = cast(T, job.result)
+            txn = cast(Txn, job.txn)
+        else:
             with self._write_sessions() as session:
                 txn = Txn(session)
                 with session.begin():
                     result = fn(txn)
                     session.flush()
-                    head = self._append_changes(txn) if txn.changes else None
-        finally:
-            if lock is not None:
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
-                lock.release()
-        if head is not None:
-            for listener in self.commit_listeners:
-                try:
-                    listener(head)
-                except Exception:  # a broken listener must not undo a commit
-                    LOG.exception("commit listener failed")
+                    if txn.changes:
+                        txn.revision = self._append_changes(txn)
+        if txn.revision is not None:
+            self._notify_listeners(txn.revision)
         for hook in txn._after_commit:
             hook()
         return result
 
+    def _run_sqlite_batch(self, conn: Connection, jobs: list[Job]) -> bool:
+        """Each job in a SAVEPOINT of ``conn``'s transaction (see :mod:`group_commit`)."""
+        start = head = int(_READ_HEAD.scalar(conn))
+        if len(jobs) == 1:
+            # Alone in the batch: its failure may roll back the whole transaction.
+            try:
+                self._run_alone(conn, jobs[0], head)
+            except Exception as exc:
+                jobs[0].error = exc
+                return False
+            return True
+        for job in jobs:
+            try:
+                with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
+                    txn = Txn(session, _conn=conn)
+                    with session.begin():
+                        job.result = job.fn(txn)
+                        session.flush()
+                        if txn.changes:
+                            self._insert_changes(conn, txn, head + 1)
+                job.txn = txn
+                if txn.changes:
+                    head += len(txn.changes)
+                    txn.revision = head
+            except Exception as exc:
+                job.error = exc
+        if head != start:
+            _SET_HEAD.execute(conn, {"head": head})
+        return True
+
+    def _run_alone(self, conn: Connection, job: Job, head: int) -> None:
+        with Session(bind=conn, expire_on_commit=False) as session:
+            txn = Txn(session, _conn=conn)
+            job.result = job.fn(txn)
+            session.flush()
+            if txn.changes:
+                self._insert_changes(conn, txn, head + 1)
+                txn.revision = head + len(txn.changes)
+                _SET_HEAD.execute(conn, {"head": txn.revision})
+        job.txn = txn
+
+    def _notify_listeners(self, head: int) -> None:
+        for listener in self.commit_listeners:
+            try:
+                listener(head)
+            except Exception:  # a broken listener must not undo a commit
+                LOG.exception("commit listener failed")
+
     def _append_changes(self, txn: Txn) -> int:
         n = len(txn.changes)
         conn = txn.session.connection()
-        head = conn.execute(_BUMP_HEAD, {"n": n}).scalar_one()
-        first = head - n + 1
-        conn.execute(
-            _INSERT_CHANGE,
+        head = int(conn.execute(_BUMP_HEAD, {"n": n}).scalar_one())
+        self._insert_changes(conn, txn, head - n + 1)
+        if self.is_postgres:
+            conn.execute(_NOTIFY, {"rev": str(head)})
+        return head
+
+    @staticmethod
+    def _insert_changes(conn: Connection, txn: Txn, first: int) -> None:
+        now = utcnow()
+        _INSERT_CHANGE.executemany(
+            conn,
             [
                 {
                     "revision": first + i,
@@ -251,13 +320,11 @@ class Database:
                     "resource_id": c.resource_id,
                     "action": c.action,
                     "body": c.body,
+                    "created_at": now,
                 }
                 for i, c in enumerate(txn.changes)
             ],
         )
-        if self.is_postgres:
-            conn.execute(_NOTIFY, {"rev": str(head)})
-        return int(head)
 
     @staticmethod
     def _is_retriable(exc: BaseException) -> bool:
