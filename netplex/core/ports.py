@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import netaddr
-from sqlalchemy import ColumnElement, Table, bindparam, delete, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.core import ipam
@@ -70,33 +70,32 @@ COLUMNS = {
 }
 
 _SUBNETS = cast(Table, Subnet.__table__)
-_NETWORK_SUBNETS = (
-    select(*_SUBNETS.c)
-    .where(_SUBNETS.c.network_id == bindparam("network_id"))
-    .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
-)
 _PORTS = cast(Table, Port.__table__)
 _MAC_TAKEN = Prepared(
     select(_PORTS.c.id).where(_PORTS.c.network_id == bindparam("network_id"), _PORTS.c.mac_address == bindparam("mac"))
 )
 _NETWORKS = cast(Table, Network.__table__)
-#: The network and its subnets (what IPAM needs of them) in one statement.
-_NETWORK_AND_SUBNETS = Prepared(
-    select(
-        _NETWORKS.c.id,
-        _NETWORKS.c.project_id,
-        _NETWORKS.c.shared,
-        _NETWORKS.c.router_external,
-        _SUBNETS.c.id.label("subnet_id"),
-        _SUBNETS.c.ip_version,
-        _SUBNETS.c.cidr,
-        _SUBNETS.c.gateway_ip,
-        _SUBNETS.c.allocation_pools,
-        _SUBNETS.c.ipv6_address_mode,
+_NETWORK_FOR_PORT = Prepared(
+    select(_NETWORKS.c.id, _NETWORKS.c.project_id, _NETWORKS.c.shared, _NETWORKS.c.router_external).where(
+        _NETWORKS.c.id == bindparam("id")
     )
-    .select_from(_NETWORKS.outerjoin(_SUBNETS, _SUBNETS.c.network_id == _NETWORKS.c.id))
-    .where(_NETWORKS.c.id == bindparam("id"))
+)
+#: What IPAM needs of a subnet (see SubnetInfo).
+_SUBNET_INFO = (
+    _SUBNETS.c.id,
+    _SUBNETS.c.ip_version,
+    _SUBNETS.c.cidr,
+    _SUBNETS.c.gateway_ip,
+    _SUBNETS.c.allocation_pools,
+    _SUBNETS.c.ipv6_address_mode,
+)
+_SUBNETS_OF_NETWORK = Prepared(
+    select(*_SUBNET_INFO)
+    .where(_SUBNETS.c.network_id == bindparam("network_id"))
     .order_by(_SUBNETS.c.created_at, _SUBNETS.c.id)
+)
+_SUBNET_OF_NETWORK = Prepared(
+    select(*_SUBNET_INFO).where(_SUBNETS.c.id == bindparam("id"), _SUBNETS.c.network_id == bindparam("network_id"))
 )
 _BINDINGS = cast(Table, PortBinding.__table__)
 _ACTIVE_BINDINGS = select(*_BINDINGS.c).where(
@@ -107,6 +106,9 @@ _PORT_IPS = select(_IPS.c.port_id, _IPS.c.subnet_id, _IPS.c.ip_address).where(
     _IPS.c.port_id.in_(bindparam("ids", expanding=True))
 )
 _PORT_KEYS = [c.key for c in _PORTS.c]
+_IP_HOLDER = Prepared(
+    select(_IPS.c.port_id).where(_IPS.c.subnet_id == bindparam("subnet_id"), _IPS.c.ip_address == bindparam("ip"))
+)
 _INSERT_PORT = Prepared(insert(_PORTS), keys=_PORT_KEYS)
 _INSERT_IP = Prepared(insert(_IPS), keys=["subnet_id", "ip_address", "port_id", "network_id"])
 _INSERT_BINDING = Prepared(insert(_BINDINGS), keys=[c.key for c in _BINDINGS.c])
@@ -246,11 +248,10 @@ class PortService:
     # -- IPAM ------------------------------------------------------------------
 
     def _network_subnets(self, s: Session, network_id: str) -> list[SubnetInfo]:
-        rows = s.connection().execute(_NETWORK_SUBNETS, {"network_id": network_id})
-        return [SubnetInfo(*(getattr(r, f) for f in SubnetInfo._fields)) for r in rows]
+        return [SubnetInfo(*row) for row in _SUBNETS_OF_NETWORK.rows(s.connection(), {"network_id": network_id})]
 
     def _auto_ips(
-        self, s: Session, net_id: str, subnets: Sequence[SubnetInfo], mac: str, owner: str
+        self, conn: Connection, net_id: str, subnets: Sequence[SubnetInfo], mac: str, owner: str
     ) -> list[tuple[str, str]]:
         """Neutron's default: one v4, one stateful v6, and every SLAAC subnet."""
         out: list[tuple[str, str]] = []
@@ -259,7 +260,7 @@ class PortService:
             if not candidates:
                 continue
             for sub in candidates:
-                ip = ipam.allocate_ip(s.connection(), sub.id, version, ipam.pools_from_api(sub.allocation_pools))
+                ip = ipam.allocate_ip(conn, sub.id, version, ipam.pools_from_api(sub.allocation_pools))
                 if ip is not None:
                     out.append((sub.id, ip))
                     break
@@ -277,7 +278,7 @@ class PortService:
 
     def _requested_ips(
         self,
-        s: Session,
+        conn: Connection,
         net_id: str,
         subnets: Sequence[SubnetInfo],
         requested: list[dict[str, Any]],
@@ -309,7 +310,7 @@ class PortService:
                         out.append((sub.id, ipam.eui64_address(sub.cidr, mac)))
                         continue
                     pools = ipam.pools_from_api(sub.allocation_pools)
-                    ip = ipam.allocate_ip(s.connection(), sub.id, sub.ip_version, pools)
+                    ip = ipam.allocate_ip(conn, sub.id, sub.ip_version, pools)
                     if ip is None:
                         raise IpAddressGenerationFailure(net_id=net_id)
                     out.append((sub.id, ip))
@@ -327,7 +328,7 @@ class PortService:
             if (sub.id, ip) in kept:
                 out.append((sub.id, ip))
                 continue
-            self._check_specific_ip(s, sub, addr, owner, port_id)
+            self._check_specific_ip(conn, sub, addr, owner, port_id)
             out.append((sub.id, ip))
         seen: set[tuple[str, str]] = set()
         for pair in out:
@@ -337,26 +338,24 @@ class PortService:
         return out
 
     def _check_specific_ip(
-        self, s: Session, sub: SubnetInfo, addr: netaddr.IPAddress, owner: str, port_id: str | None
+        self, conn: Connection, sub: SubnetInfo, addr: netaddr.IPAddress, owner: str, port_id: str | None
     ) -> None:
         cidr = netaddr.IPNetwork(sub.cidr)
         if cidr.version == 4 and cidr.prefixlen <= 30 and int(addr) in (cidr.first, cidr.last):
             raise InvalidIpForSubnet(ip_address=str(addr))
         if sub.gateway_ip == str(addr) and owner not in ipam.ROUTER_OWNERS:
             raise IpAddressAlreadyAllocated(ip=str(addr), subnet_id=sub.id)
-        holder = s.execute(
-            select(IPAllocation.port_id).where(IPAllocation.subnet_id == sub.id, IPAllocation.ip_address == str(addr))
-        ).scalar()
+        holder = _IP_HOLDER.scalar(conn, {"subnet_id": sub.id, "ip": str(addr)})
         if holder is not None and holder != port_id:
             raise IpAddressAlreadyAllocated(ip=str(addr), subnet_id=sub.id)
 
-    def _pick_mac(self, s: Session, net_id: str, requested: str | None) -> str:
+    def _pick_mac(self, conn: Connection, net_id: str, requested: str | None) -> str:
         """A requested MAC is checked; a random one is not: with 2^24 choices per
         network a clash is rare, and the unique key turns it into a retry."""
         if requested is None:
             return random_mac(self.core.cfg.get("DEFAULT", "base_mac"))
         mac = normalize_mac(requested)
-        if _MAC_TAKEN.first(s.connection(), {"network_id": net_id, "mac": mac}) is not None:
+        if _MAC_TAKEN.first(conn, {"network_id": net_id, "mac": mac}) is not None:
             raise MacAddressInUse(net_id=net_id, mac=mac)
         return mac
 
@@ -400,17 +399,12 @@ class PortService:
         return ctx.is_admin or net.project_id == ctx.project_id
 
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Segment]]:
-        s = txn.session
         conn = txn.conn
-        rows = _NETWORK_AND_SUBNETS.rows(conn, {"id": attrs["network_id"]})
-        net = rows[0] if rows else None
+        net = _NETWORK_FOR_PORT.first(conn, {"id": attrs["network_id"]})
         if net is None or not (ctx.is_admin or net.project_id == ctx.project_id or net.shared or net.router_external):
             raise NetworkNotFound(net_id=attrs["network_id"])
-        subnets = [
-            SubnetInfo(r.subnet_id, r.ip_version, r.cidr, r.gateway_ip, r.allocation_pools, r.ipv6_address_mode)
-            for r in rows
-            if r.subnet_id is not None
-        ]
+        requested = attrs.get("fixed_ips")
+        subnets = self._subnets_for_create(conn, net.id, requested)
         project_id = resolve_project(ctx, attrs, "port")
         owner = attrs.get("device_owner", "")
         if not self._network_owner_or_admin(ctx, net):
@@ -418,12 +412,11 @@ class PortService:
                 raise PolicyNotAuthorized(action="create_port:mac_address")
             if any(isinstance(f, dict) and "ip_address" in f for f in attrs.get("fixed_ips") or []):
                 raise PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
-        mac = self._pick_mac(s, net.id, attrs.get("mac_address"))
-        requested = attrs.get("fixed_ips")
+        mac = self._pick_mac(conn, net.id, attrs.get("mac_address"))
         if requested is None:
-            ips = self._auto_ips(s, net.id, subnets, mac, owner)
+            ips = self._auto_ips(conn, net.id, subnets, mac, owner)
         else:
-            ips = self._requested_ips(s, net.id, subnets, requested, mac, owner, None)
+            ips = self._requested_ips(conn, net.id, subnets, requested, mac, owner, None)
         now = utcnow()
         values = {
             "id": new_id(),
@@ -467,17 +460,28 @@ class PortService:
                 "binding:profile": binding["profile"],
             }
         )
-        segments = self._hook_segments(s, net.id, "create")
+        segments = self._hook_segments(txn, net.id, "create")
         if segments is not None:
-            self.core.hooks.precommit(s, "create", "port", port, None, segments)
+            self.core.hooks.precommit(txn.session, "create", "port", port, None, segments)
         txn.record("port", values["id"], "create", port)
         return port, segments or []
 
-    def _hook_segments(self, s: Session, network_id: str, event: str) -> list[Segment] | None:
+    @staticmethod
+    def _subnets_for_create(conn: Any, network_id: str, requested: Any) -> list[SubnetInfo]:
+        """The network's subnets, or only those named when every fixed_ips entry names one."""
+        if isinstance(requested, list) and requested and all(
+            isinstance(f, dict) and isinstance(f.get("subnet_id"), str) for f in requested
+        ):
+            named = dict.fromkeys(f["subnet_id"] for f in requested)
+            found = (_SUBNET_OF_NETWORK.first(conn, {"id": sid, "network_id": network_id}) for sid in named)
+            return [SubnetInfo(*row) for row in found if row is not None]
+        return [SubnetInfo(*row) for row in _SUBNETS_OF_NETWORK.rows(conn, {"network_id": network_id})]
+
+    def _hook_segments(self, txn: Txn, network_id: str, event: str) -> list[Segment] | None:
         """The segments for driver contexts, or None when no driver wants this event."""
         if not self.core.hooks_want("port", event):
             return None
-        return self.core.types.get_segments(s, network_id)
+        return self.core.types.get_segments(txn.session, network_id)
 
     @staticmethod
     def _address_pairs(raw: Any, mac: str) -> list[dict[str, str]]:
@@ -580,7 +584,7 @@ class PortService:
                     assert original is not None
                     if original["binding:vif_type"] not in ("unbound", "binding_failed"):
                         raise InvalidInput(error_message="Cannot change the MAC address of a bound port")
-                    self._pick_mac(s, row.network_id, mac)
+                    self._pick_mac(s.connection(), row.network_id, mac)
                     row.mac_address = mac
             if "fixed_ips" in attrs:
                 if not self._network_owner_or_admin(ctx, net) and any(
@@ -639,7 +643,7 @@ class PortService:
             else:
                 resolved.append(item)
         wanted = self._requested_ips(
-            s, row.network_id, subnets, resolved, row.mac_address, row.device_owner, row.id, keep=existing
+            s.connection(), row.network_id, subnets, resolved, row.mac_address, row.device_owner, row.id, keep=existing
         )
         keep = set(wanted)
         for sid, ip in existing:

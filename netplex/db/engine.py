@@ -92,12 +92,32 @@ class ChangeRecord:
 class Txn:
     """What a transaction function receives: the session plus feed/commit hooks."""
 
-    session: Session
+    #: Opens the ORM session on first use: hot paths that run only
+    #: :mod:`prepared` statements on :attr:`conn` never pay for one.
+    _open_session: Callable[[], Session]
     changes: list[ChangeRecord] = field(default_factory=list)
     _after_commit: list[Callable[[], None]] = field(default_factory=list)
     #: The feed revision of this transaction's last change, once appended.
     revision: int | None = None
     _conn: Connection | None = None
+    _session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            self._session = self._open_session()
+        return self._session
+
+    def _finish(self, *, commit: bool) -> None:
+        """Flush and end the session, if one was opened."""
+        session = self._session
+        if session is None:
+            return
+        try:
+            if commit:
+                session.commit()
+        finally:
+            session.close()
 
     @property
     def conn(self) -> Connection:
@@ -113,6 +133,10 @@ class Txn:
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the transaction has committed (never on rollback)."""
         self._after_commit.append(fn)
+
+
+def _savepoint_session(**kwargs: Any) -> Session:
+    return Session(join_transaction_mode="create_savepoint", **kwargs)
 
 
 class Database:
@@ -137,7 +161,11 @@ class Database:
             self._lock_path = f"{u.database}.writelock"
             self._lock_fd: int | None = None
             self._group: GroupCommitter | None = GroupCommitter(
-                self.write_engine, self._run_sqlite_batch, enter=self._flock, leave=self._unflock
+                self.write_engine,
+                self._run_sqlite_batch,
+                enter=self._flock,
+                leave=self._unflock,
+                on_commit=self._batch_committed,
             )
         else:
             self.write_engine = create_engine(self.url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -239,14 +267,14 @@ class Database:
             txn = cast(Txn, job.txn)
         else:
             with self._write_sessions() as session:
-                txn = Txn(session)
+                txn = Txn(lambda: session, _session=session)
                 with session.begin():
                     result = fn(txn)
                     session.flush()
                     if txn.changes:
                         txn.revision = self._append_changes(txn)
-        if txn.revision is not None:
-            self._notify_listeners(txn.revision)
+            if txn.revision is not None:
+                self._notify_listeners(txn.revision)
         for hook in txn._after_commit:
             hook()
         return result
@@ -255,42 +283,51 @@ class Database:
         """Each job in a SAVEPOINT of ``conn``'s transaction (see :mod:`group_commit`)."""
         start = head = int(_READ_HEAD.scalar(conn))
         if len(jobs) == 1:
-            # Alone in the batch: its failure may roll back the whole transaction.
+            # Alone in the batch: its failure rolls back the whole transaction.
             try:
-                self._run_alone(conn, jobs[0], head)
+                self._run_job(conn, jobs[0], head, Session)
             except Exception as exc:
                 jobs[0].error = exc
                 return False
-            return True
-        for job in jobs:
-            try:
-                with Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as session:
-                    txn = Txn(session, _conn=conn)
-                    with session.begin():
-                        job.result = job.fn(txn)
-                        session.flush()
-                        if txn.changes:
-                            self._insert_changes(conn, txn, head + 1)
-                job.txn = txn
-                if txn.changes:
-                    head += len(txn.changes)
-                    txn.revision = head
-            except Exception as exc:
-                job.error = exc
+            head = jobs[0].txn.revision or head
+        else:
+            # Savepoints by hand on the driver's cursor (SQLAlchemy's cost more
+            # than SQLite's); a session a job opens nests its own savepoint, so
+            # a failed flush rolls back no further than that job.
+            cursor = conn.connection.cursor()
+            for job in jobs:
+                cursor.execute("SAVEPOINT netplex_job")
+                try:
+                    self._run_job(conn, job, head, _savepoint_session)
+                except Exception as exc:
+                    cursor.execute("ROLLBACK TO netplex_job")
+                    job.error = exc
+                    job.txn = None
+                finally:
+                    cursor.execute("RELEASE netplex_job")
+                if job.error is None:
+                    head = job.txn.revision or head
         if head != start:
             _SET_HEAD.execute(conn, {"head": head})
         return True
 
-    def _run_alone(self, conn: Connection, job: Job, head: int) -> None:
-        with Session(bind=conn, expire_on_commit=False) as session:
-            txn = Txn(session, _conn=conn)
-            job.result = job.fn(txn)
-            session.flush()
-            if txn.changes:
-                self._insert_changes(conn, txn, head + 1)
-                txn.revision = head + len(txn.changes)
-                _SET_HEAD.execute(conn, {"head": txn.revision})
+    def _run_job(self, conn: Connection, job: Job, head: int, session_type: Callable[..., Session]) -> None:
+        txn = Txn(lambda: session_type(bind=conn, expire_on_commit=False), _conn=conn)
         job.txn = txn
+        try:
+            job.result = job.fn(txn)
+            txn._finish(commit=True)
+        except BaseException:
+            txn._finish(commit=False)
+            raise
+        if txn.changes:
+            self._insert_changes(conn, txn, head + 1)
+            txn.revision = head + len(txn.changes)
+
+    def _batch_committed(self, jobs: list[Job]) -> None:
+        revisions = [job.txn.revision for job in jobs if job.txn is not None and job.txn.revision is not None]
+        if revisions:
+            self._notify_listeners(max(revisions))
 
     def _notify_listeners(self, head: int) -> None:
         for listener in self.commit_listeners:

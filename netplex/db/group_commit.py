@@ -42,6 +42,12 @@ class Job:
     done: bool = False
     result: Any = None
     error: BaseException | None = None
+    #: Held until the caller's thread must wake: its job is done, or it leads next.
+    _wake: threading.Lock = field(default_factory=threading.Lock)
+    _owner: threading.Thread = field(default_factory=threading.current_thread)
+
+    def __post_init__(self) -> None:
+        self._wake.acquire()
 
 
 @dataclass
@@ -50,16 +56,22 @@ class GroupCommitter:
 
     ``run_batch(conn, jobs)`` is the database-specific part: it must run every
     job (setting ``result`` or ``error``) inside the connection's open
-    transaction and return whether to commit it. The committer begins and
-    ends that transaction and serialises leaders through ``enter``/``leave``
-    (the cross-process lock).
+    transaction and return whether to commit it. After a commit the leader
+    calls ``on_commit(jobs)``. The committer begins and ends the transaction
+    and serialises leaders across processes through ``enter``/``leave``.
+
+    Only threads that have something to do are woken: the callers whose jobs
+    a batch finished, and the caller at the head of the queue, which leads
+    next (waking every waiter on each commit cost more GIL hand-offs than the
+    commit itself).
     """
 
     engine: Engine
     run_batch: Callable[[Connection, list[Job]], bool]
     enter: Callable[[], None] = lambda: None
     leave: Callable[[], None] = lambda: None
-    _cond: threading.Condition = field(default_factory=threading.Condition)
+    on_commit: Callable[[list[Job]], None] = lambda jobs: None
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
     _queue: deque[Job] = field(default_factory=deque)
     _leading: bool = False
     #: Kept open between batches: a pool checkout (and its reset) per commit
@@ -68,24 +80,35 @@ class GroupCommitter:
 
     def submit(self, job: Job) -> None:
         """Return once ``job`` has run and its batch committed (or failed)."""
-        with self._cond:
+        with self._mutex:
             self._queue.append(job)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            job._wake.acquire()
+            if job.done:
+                return
+        # This thread leads until its own job is done (a batch is bounded, so
+        # that may take more than one), then hands over to the queue's head.
         while True:
-            with self._cond:
-                while not job.done and self._leading:
-                    self._cond.wait()
-                if job.done:
-                    return
-                self._leading = True
             try:
                 self._lead()
-            finally:
-                with self._cond:
-                    self._leading = False
-                    self._cond.notify_all()
+            except BaseException:
+                self._hand_over()
+                raise
+            if job.done:
+                self._hand_over()
+                return
+
+    def _hand_over(self) -> None:
+        with self._mutex:
+            if self._queue:
+                self._queue[0]._wake.release()
+            else:
+                self._leading = False
 
     def _take_batch(self) -> list[Job]:
-        with self._cond:
+        with self._mutex:
             return [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
 
     def _connection(self) -> Connection:
@@ -103,11 +126,12 @@ class GroupCommitter:
         # The batch is taken only once the cross-process lock is ours: jobs
         # that arrive while another process writes join this batch.
         batch: list[Job] = []
+        committed = False
         try:
             self.enter()
             try:
                 batch = self._take_batch()
-                self._commit(batch)
+                committed = self._commit(batch)
             finally:
                 self.leave()
         except BaseException as exc:
@@ -117,14 +141,23 @@ class GroupCommitter:
                 if job.error is None:
                     job.result = None
                     job.error = exc
-                job.done = True
+            self._finish(batch)
             if not isinstance(exc, Exception):
                 raise
             return
+        if committed:
+            self.on_commit(batch)
+        self._finish(batch)
+
+    @staticmethod
+    def _finish(batch: list[Job]) -> None:
+        me = threading.current_thread()
         for job in batch:
             job.done = True
+            if job._owner is not me:
+                job._wake.release()
 
-    def _commit(self, batch: list[Job]) -> None:
+    def _commit(self, batch: list[Job]) -> bool:
         conn = self._connection()
         try:
             trans = conn.begin()
@@ -137,6 +170,7 @@ class GroupCommitter:
                 trans.commit()
             else:
                 trans.rollback()
+            return keep
         except BaseException:
             # Whatever broke, the next leader starts on a fresh connection.
             self._conn = None
