@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from netplex.core.exceptions import AgentNotFound, InvalidInput
@@ -169,7 +169,7 @@ class AgentService:
             heartbeat_timestamp=row.heartbeat_timestamp,
         )
 
-    def agents_on_host(self, session: Session, host: str) -> tuple[AgentInfo, ...]:
+    def agents_on_host(self, session: Session | Connection, host: str) -> tuple[AgentInfo, ...]:
         """All agents registered on ``host`` (uses the ``agents.host`` index)."""
         now = self.clock()
         rows = session.execute(_AGENTS_ON_HOST, {"host": host}).all()

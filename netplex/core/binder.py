@@ -10,31 +10,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from netplex.core.binding import UNSET, PortBindingService
+from netplex.core.binding import UNSET, BasicPortHooks, PortBindingService
 from netplex.core.context import Context
 from netplex.core.exceptions import PortNotFound
-from netplex.db.engine import Txn
-from netplex.db.models import Port
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core
 
 
-class CorePortHooks:
-    """How the binding layer renders and records ports: through the port service."""
+class CorePortHooks(BasicPortHooks):
+    """How the binding layer renders ports: as the port service shows them."""
 
     def __init__(self, core: Core) -> None:
         self.core = core
 
-    def render_port(self, session: Session, port: Port) -> dict[str, Any]:
-        return self.core.ports.dict_in_session(session, port.id)
-
-    def port_changed(self, txn: Txn, port: Port) -> None:
-        self.core.bump(port)
-        txn.session.flush()
-        txn.record("port", port.id, "update", self.core.ports.dict_in_session(txn.session, port.id))
+    def render_port(self, conn: Connection, port_id: str) -> dict[str, Any]:
+        return self.core.ports.render(conn, port_id)
 
 
 class Binder:
@@ -54,7 +48,9 @@ class Binder:
         )
 
     def bind(self, port_id: str) -> dict[str, Any] | None:
-        self.service.bind_port(port_id)
+        committed = self.service.bind_port_returning_port(port_id)
+        if committed is not None:
+            return committed
         try:
             return self.core.ports.get(Context.admin(), port_id)
         except PortNotFound:

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, false, insert, select, update
+from sqlalchemy import Connection, String, Table, and_, bindparam, delete, false, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from netplex.core.agents import AgentChange, AgentService
@@ -92,6 +92,7 @@ from netplex.db.models import (
     PortBinding,
     PortBindingLevel,
 )
+from netplex.db.prepared import Prepared
 
 __all__ = [
     "UNSET",
@@ -135,53 +136,47 @@ UNSET = _Unset.UNSET
 _B = cast(Table, PortBinding.__table__)
 _L = cast(Table, PortBindingLevel.__table__)
 _S = cast(Table, NetworkSegment.__table__)
+_IPS = cast(Table, IPAllocation.__table__)
 
-_ACTIVE_BINDING_ROW = select(_B).where(
-    _B.c.port_id == bindparam("port_id"), _B.c.status == BINDING_ACTIVE
+_P = cast(Table, Port.__table__)
+_N = cast(Table, Network.__table__)
+
+_ACTIVE_BINDING_ROW = Prepared(
+    select(_B).where(_B.c.port_id == bindparam("port_id"), _B.c.status == BINDING_ACTIVE)
 )
-_PORT_IPS = select(IPAllocation.subnet_id, IPAllocation.ip_address).where(
-    IPAllocation.port_id == bindparam("port_id")
+_HOST_BINDING_ROW = Prepared(
+    select(_B).where(_B.c.port_id == bindparam("port_id"), _B.c.host == bindparam("host"))
 )
-_STATIC_SEGMENTS = (
+_LOCK_ACTIVE_BINDING = Prepared(
+    select(_B)
+    .where(_B.c.port_id == bindparam("port_id"), _B.c.status == BINDING_ACTIVE)
+    .with_for_update()
+)
+_BINDING_EXISTS = Prepared(
+    select(_B.c.host).where(_B.c.port_id == bindparam("port_id"), _B.c.host == bindparam("host"))
+)
+_PORT_ROW = Prepared(select(_P).where(_P.c.id == bindparam("port_id")))
+_NETWORK_ROW = Prepared(select(_N).where(_N.c.id == bindparam("network_id")))
+_PORT_IPS = Prepared(
+    select(_IPS.c.subnet_id, _IPS.c.ip_address).where(_IPS.c.port_id == bindparam("port_id"))
+)
+_STATIC_SEGMENTS = Prepared(
     select(_S)
     .where(_S.c.network_id == bindparam("network_id"), _S.c.is_dynamic == false())
     .order_by(_S.c.segment_index, _S.c.created_at)
 )
-_ALL_SEGMENTS = (
+_ALL_SEGMENTS = Prepared(
     select(_S)
     .where(_S.c.network_id == bindparam("network_id"))
     .order_by(_S.c.segment_index, _S.c.created_at)
 )
-_LEVELS = (
+_LEVELS = Prepared(
     select(_L.c.level, _L.c.driver, _L.c.segment_id, _S)
     .outerjoin(_S, _S.c.id == _L.c.segment_id)
     .where(_L.c.port_id == bindparam("port_id"), _L.c.host == bindparam("host"))
     .order_by(_L.c.level)
 )
-_SNAPSHOT_ACTIVE = (
-    select(Port, PortBinding, Network)
-    .outerjoin(
-        PortBinding,
-        and_(PortBinding.port_id == Port.id, PortBinding.status == BINDING_ACTIVE),
-    )
-    .outerjoin(Network, Network.id == Port.network_id)
-    .where(Port.id == bindparam("port_id"))
-)
-_SNAPSHOT_HOST = (
-    select(Port, PortBinding, Network)
-    .outerjoin(
-        PortBinding,
-        and_(PortBinding.port_id == Port.id, PortBinding.host == bindparam("host")),
-    )
-    .outerjoin(Network, Network.id == Port.network_id)
-    .where(Port.id == bindparam("port_id"))
-)
-_LOCK_ACTIVE_BINDING = (
-    select(PortBinding)
-    .where(PortBinding.port_id == bindparam("port_id"), PortBinding.status == BINDING_ACTIVE)
-    .with_for_update()
-)
-_CAS_BINDING = (
+_CAS_BINDING = Prepared(
     update(_B)
     .where(
         _B.c.port_id == bindparam("b_port_id"),
@@ -195,13 +190,38 @@ _CAS_BINDING = (
         attempt=bindparam("b_new_attempt"),
     )
 )
-_DELETE_LEVELS = (
+#: A new binding request: back to ``unbound`` and a new attempt number.
+_RESTAGE_BINDING = Prepared(
+    update(_B)
+    .where(_B.c.port_id == bindparam("b_port_id"), _B.c.host == bindparam("b_old_host"))
+    .values(
+        host=bindparam("b_host"),
+        vnic_type=bindparam("b_vnic_type"),
+        profile=bindparam("b_profile", type_=_B.c.profile.type),
+        vif_type=VIF_TYPE_UNBOUND,
+        vif_details=bindparam("b_vif_details", type_=_B.c.vif_details.type),
+        diagnostics=bindparam("b_diagnostics", type_=_B.c.diagnostics.type),
+        attempt=_B.c.attempt + 1,
+    )
+)
+_INSERT_BINDING = Prepared(insert(_B), keys=[c.key for c in _B.c])
+_PORT_DOWN = Prepared(update(_P).where(_P.c.id == bindparam("port_id")).values(status=PORT_STATUS_DOWN))
+_DELETE_LEVELS = Prepared(
     delete(_L)
     .where(_L.c.port_id == bindparam("port_id"), _L.c.host == bindparam("host"))
     .returning(_L.c.segment_id)
 )
-_INSERT_LEVELS = insert(_L)
-_PORT_BY_ID = select(Port).where(Port.id == bindparam("port_id"))
+_INSERT_LEVELS = Prepared(insert(_L), keys=["port_id", "host", "level", "driver", "segment_id"])
+#: A port changed through binding: new revision, and a new status if given.
+_BUMP_PORT = Prepared(
+    update(_P)
+    .where(_P.c.id == bindparam("port_id"))
+    .values(
+        revision_number=_P.c.revision_number + 1,
+        updated_at=bindparam("now", type_=_P.c.updated_at.type),
+        status=func.coalesce(bindparam("status", type_=String()), _P.c.status),
+    )
+)
 
 
 # --- collaborators ---------------------------------------------------------------------
@@ -236,20 +256,24 @@ class PortHooks(Protocol):
     ``render_port`` gives the port's API dict (the ``current``/``original``
     that drivers see). ``port_changed`` is called inside every transaction in
     which binding changed the port (binding result, activation, status): it
-    must bump ``revision_number`` and record the port on the change feed.
+    must bump ``revision_number``, record the port on the change feed and
+    return the dict it recorded (the API answers with it).
     """
 
-    def render_port(self, session: Session, port: Port) -> dict[str, Any]: ...
+    def render_port(self, conn: Connection, port_id: str) -> dict[str, Any]: ...
 
-    def port_changed(self, txn: Txn, port: Port) -> None: ...
+    def port_changed(self, txn: Txn, port_id: str, *, status: str | None = None) -> dict[str, Any]: ...
 
 
 class BasicPortHooks:
     """A self-contained :class:`PortHooks`: core port fields, fixed IPs, binding."""
 
-    def render_port(self, session: Session, port: Port) -> dict[str, Any]:
-        ips = session.execute(_PORT_IPS, {"port_id": port.id}).all()
-        found = session.execute(_ACTIVE_BINDING_ROW, {"port_id": port.id}).first()
+    def render_port(self, conn: Connection, port_id: str) -> dict[str, Any]:
+        port = _PORT_ROW.first(conn, {"port_id": port_id})
+        if port is None:
+            raise PortNotFound(port_id=port_id)
+        ips = _PORT_IPS.rows(conn, {"port_id": port_id})
+        found = _ACTIVE_BINDING_ROW.first(conn, {"port_id": port_id})
         row = BindingView.from_row(found) if found is not None else None
         return {
             "id": port.id,
@@ -268,11 +292,15 @@ class BasicPortHooks:
             **binding_dict(row),
         }
 
-    def port_changed(self, txn: Txn, port: Port) -> None:
-        port.revision_number = (port.revision_number or 0) + 1
-        port.updated_at = utcnow()
-        txn.session.flush()
-        txn.record("port", port.id, "update", self.render_port(txn.session, port))
+    def port_changed(self, txn: Txn, port_id: str, *, status: str | None = None) -> dict[str, Any]:
+        """Bump the port's revision (setting ``status`` if given), record and return it."""
+        txn.flush()
+        bumped = _BUMP_PORT.execute(txn.conn, {"port_id": port_id, "now": utcnow(), "status": status})
+        if bumped.rowcount != 1:
+            raise PortNotFound(port_id=port_id)
+        rendered = self.render_port(txn.conn, port_id)
+        txn.record("port", port_id, "update", rendered)
+        return rendered
 
 
 # --- validation and views ------------------------------------------------------------------
@@ -410,19 +438,21 @@ def segment_from_row(row: Any) -> Segment:
     )
 
 
+def _connection(db: Session | Connection) -> Connection:
+    return db.connection() if isinstance(db, Session) else db
+
+
 def network_segments(
-    session: Session, network_id: str, *, include_dynamic: bool = False
+    db: Session | Connection, network_id: str, *, include_dynamic: bool = False
 ) -> tuple[Segment, ...]:
     """A network's segments in ``segment_index`` order (static ones by default)."""
     stmt = _ALL_SEGMENTS if include_dynamic else _STATIC_SEGMENTS
-    return tuple(
-        segment_from_row(r) for r in session.execute(stmt, {"network_id": network_id})
-    )
+    return tuple(segment_from_row(r) for r in stmt.rows(_connection(db), {"network_id": network_id}))
 
 
-def binding_levels(session: Session, port_id: str, host: str) -> tuple[BindingLevel, ...]:
+def binding_levels(db: Session | Connection, port_id: str, host: str) -> tuple[BindingLevel, ...]:
     """The stored levels of a port's binding on ``host``, with their segments."""
-    rows = session.execute(_LEVELS, {"port_id": port_id, "host": host}).all()
+    rows = _LEVELS.rows(_connection(db), {"port_id": port_id, "host": host})
     return tuple(
         BindingLevel(
             level=r.level,
@@ -434,7 +464,7 @@ def binding_levels(session: Session, port_id: str, host: str) -> tuple[BindingLe
     )
 
 
-def _binding_info(session: Session, row: PortBinding | BindingView | None) -> PortBindingInfo:
+def _binding_info(session: Session | Connection, row: Any) -> PortBindingInfo:
     if row is None:
         return PortBindingInfo()
     return PortBindingInfo(
@@ -561,6 +591,8 @@ class _Snapshot:
 class _Committed:
     view: BindingView
     context: PortContext | None
+    #: The port as committed with the result (None where not rendered).
+    port: dict[str, Any] | None = None
 
 
 class _DbSegmentAllocator:
@@ -648,22 +680,23 @@ class PortBindingService:
         new_host_arg = None if host is UNSET else validate_host(host)
         new_vnic_arg = None if vnic_type is UNSET else validate_vnic_type(vnic_type)
         new_profile_arg = None if profile is UNSET else validate_profile(profile)
-        row = session.scalars(_LOCK_ACTIVE_BINDING, {"port_id": port_id}).one_or_none()
+        conn = session.connection()
+        row = _LOCK_ACTIVE_BINDING.first(conn, {"port_id": port_id})
         if row is None:
-            session.add(
-                PortBinding(
-                    port_id=port_id,
-                    host=new_host_arg or "",
-                    vnic_type=new_vnic_arg or VNIC_NORMAL,
-                    profile=new_profile_arg if new_profile_arg is not None else {},
-                    vif_type=VIF_TYPE_UNBOUND,
-                    vif_details={},
-                    status=BINDING_ACTIVE,
-                    diagnostics=[],
-                    attempt=0,
-                )
+            _INSERT_BINDING.execute(
+                conn,
+                {
+                    "port_id": port_id,
+                    "host": new_host_arg or "",
+                    "vnic_type": new_vnic_arg or VNIC_NORMAL,
+                    "profile": new_profile_arg if new_profile_arg is not None else {},
+                    "vif_type": VIF_TYPE_UNBOUND,
+                    "vif_details": {},
+                    "status": BINDING_ACTIVE,
+                    "diagnostics": [],
+                    "attempt": 0,
+                },
             )
-            session.flush()
             return bool(new_host_arg)
         new_host = row.host if new_host_arg is None else new_host_arg
         new_vnic = row.vnic_type if new_vnic_arg is None else new_vnic_arg
@@ -672,26 +705,23 @@ class PortBindingService:
             return bool(row.host) and row.vif_type == VIF_TYPE_BINDING_FAILED
         old_host = row.host
         if new_host != old_host and new_host:
-            clash = session.scalars(
-                select(PortBinding.host).where(
-                    PortBinding.port_id == port_id, PortBinding.host == new_host
-                )
-            ).first()
-            if clash is not None:
+            if _BINDING_EXISTS.first(conn, {"port_id": port_id, "host": new_host}) is not None:
                 raise PortBindingAlreadyExists(port_id=port_id, host=new_host)
         released = self._delete_levels(session, port_id, old_host)
         if new_host != old_host:
-            port = session.get(Port, port_id)
-            if port is not None:
-                port.status = PORT_STATUS_DOWN
-        row.host = new_host
-        row.vnic_type = new_vnic
-        row.profile = new_profile
-        row.vif_type = VIF_TYPE_UNBOUND
-        row.vif_details = {}
-        row.diagnostics = []
-        row.attempt = row.attempt + 1
-        session.flush()
+            _PORT_DOWN.execute(conn, {"port_id": port_id})
+        _RESTAGE_BINDING.execute(
+            conn,
+            {
+                "b_port_id": port_id,
+                "b_old_host": old_host,
+                "b_host": new_host,
+                "b_vnic_type": new_vnic,
+                "b_profile": new_profile,
+                "b_vif_details": {},
+                "b_diagnostics": [],
+            },
+        )
         for sid in released:
             self._release_if_unused(session, sid)
         return bool(new_host)
@@ -789,7 +819,13 @@ class PortBindingService:
         of that binding). ``force`` rebinds a bound binding too. Never holds a
         transaction while drivers run. Raises ``PortNotFound`` /
         ``PortBindingNotFound``."""
-        return binding_dict(self._bind(port_id, host, force=force))
+        return binding_dict(self._bind(port_id, host, force=force)[0])
+
+    def bind_port_returning_port(self, port_id: str) -> dict[str, Any] | None:
+        """:meth:`bind_port` for the ACTIVE binding, returning the whole port as
+        committed with the binding result, or None when this call committed
+        no result (already bound, no host, or it gave up)."""
+        return self._bind(port_id, None, force=False)[1]
 
     def rebind_failed_ports_on_host(self, host: str) -> list[str]:
         """Retry every binding on ``host`` that is ``binding_failed`` or still
@@ -810,7 +846,7 @@ class PortBindingService:
         bound: list[str] = []
         for port_id in port_ids:
             try:
-                view = self._bind(port_id, host, force=False)
+                view = self._bind(port_id, host, force=False)[0]
             except (PortNotFound, PortBindingNotFound):
                 continue
             if view.is_bound:
@@ -887,8 +923,7 @@ class PortBindingService:
                 ).one_or_none()
                 if port is None or port.status != PORT_STATUS_ACTIVE or active_host != host:
                     continue
-                port.status = PORT_STATUS_DOWN
-                self.hooks.port_changed(txn, port)
+                self.hooks.port_changed(txn, port_id, status=PORT_STATUS_DOWN)
                 changed.append(port_id)
             return changed
 
@@ -936,7 +971,7 @@ class PortBindingService:
             )
 
         self.db.transaction(create)
-        view = self._bind(port_id, host, force=False)
+        view = self._bind(port_id, host, force=False)[0]
         if view.is_bound:
             return binding_entry_dict(view)
 
@@ -991,7 +1026,7 @@ class PortBindingService:
             original = None
             original_info = None
             if want_ctx:
-                original = frozen_mapping(self.hooks.render_port(s, port))
+                original = frozen_mapping(self.hooks.render_port(txn.conn, port_id))
                 original_info = _binding_info(s, active)
             if active is not None:
                 active.status = BINDING_INACTIVE
@@ -999,13 +1034,12 @@ class PortBindingService:
                 s.flush()  # one ACTIVE row at a time
             target.status = BINDING_ACTIVE
             target.attempt = target.attempt + 1
-            port.status = PORT_STATUS_DOWN
             s.flush()
-            self.hooks.port_changed(txn, port)
+            rendered = self.hooks.port_changed(txn, port_id, status=PORT_STATUS_DOWN)
             ctx = None
             if want_ctx:
                 ctx = PortContext(
-                    current=frozen_mapping(self.hooks.render_port(s, port)),
+                    current=frozen_mapping(rendered),
                     original=original,
                     network=network_context(s, _read_network_dict(s, port.network_id)),
                     binding=_binding_info(s, target),
@@ -1041,9 +1075,8 @@ class PortBindingService:
                     )
                 )
             self._drop_binding(s, port_id, host)
-            port = s.get(Port, port_id)
-            if port is not None:
-                self.hooks.port_changed(txn, port)
+            if s.get(Port, port_id) is not None:
+                self.hooks.port_changed(txn, port_id)
 
         self.db.transaction(fn)
 
@@ -1107,7 +1140,7 @@ class PortBindingService:
 
     def _delete_levels(self, session: Session, port_id: str, host: str) -> set[str]:
         """Delete a binding's levels; return the segment ids they used."""
-        rows = session.execute(_DELETE_LEVELS, {"port_id": port_id, "host": host}).all()
+        rows = _DELETE_LEVELS.rows(session.connection(), {"port_id": port_id, "host": host})
         return {r.segment_id for r in rows if r.segment_id}
 
     def _drop_binding(self, session: Session, port_id: str, host: str) -> None:
@@ -1120,11 +1153,13 @@ class PortBindingService:
 
     # -- the attempt loop ----------------------------------------------------------------
 
-    def _bind(self, port_id: str, host: str | None, *, force: bool) -> BindingView:
+    def _bind(
+        self, port_id: str, host: str | None, *, force: bool
+    ) -> tuple[BindingView, dict[str, Any] | None]:
         for _ in range(self.max_tries):
             snap = self._snapshot(port_id, host, force=force)
             if isinstance(snap, BindingView):
-                return snap
+                return snap, None
             result = self.mech.bind_port(snap.request, self._allocator)
             try:
                 committed = self._commit(snap, result, run_precommit=True)
@@ -1143,14 +1178,14 @@ class PortBindingService:
                 continue
             if committed.context is not None and self.mech.implements("update_port_postcommit"):
                 self.mech.call_postcommit("update_port_postcommit", committed.context)
-            return committed.view
+            return committed.view, committed.port
         LOG.warning("gave up binding port %s after %d tries (it kept changing)",
                     port_id, self.max_tries)
         with self.db.read() as s:
             row = self._binding_row(s, port_id, host)
             if row is None:
                 raise PortBindingNotFound(port_id=port_id, host=host or "")
-            return BindingView.from_row(row)
+            return BindingView.from_row(row), None
 
     @staticmethod
     def _binding_row(session: Session, port_id: str, host: str | None) -> PortBinding | None:
@@ -1163,29 +1198,28 @@ class PortBindingService:
         return session.get(PortBinding, (port_id, host))
 
     def _snapshot(self, port_id: str, host: str | None, *, force: bool) -> _Snapshot | BindingView:
-        with self.db.read() as s:
-            if host is None:
-                found = s.execute(_SNAPSHOT_ACTIVE, {"port_id": port_id}).one_or_none()
-            else:
-                found = s.execute(
-                    _SNAPSHOT_HOST, {"port_id": port_id, "host": host}
-                ).one_or_none()
-            if found is None:
+        with self.db.read_conn() as conn:
+            port = _PORT_ROW.first(conn, {"port_id": port_id})
+            if port is None:
                 raise PortNotFound(port_id=port_id)
-            port, row, net = found
+            if host is None:
+                row = _ACTIVE_BINDING_ROW.first(conn, {"port_id": port_id})
+            else:
+                row = _HOST_BINDING_ROW.first(conn, {"port_id": port_id, "host": host})
             if row is None:
                 raise PortBindingNotFound(port_id=port_id, host=host or "")
             view = BindingView.from_row(row)
             if not row.host or (view.is_bound and not force):
                 return view
+            net = _NETWORK_ROW.first(conn, {"network_id": port.network_id})
             if net is None:
                 raise NetworkNotFound(net_id=port.network_id)
             network = NetworkContext(
                 current=frozen_mapping(_basic_network_dict(net)),
-                segments=network_segments(s, port.network_id),
+                segments=network_segments(conn, port.network_id),
             )
             # Levels exist only on bound bindings; skip the query otherwise.
-            info = _binding_info(s, row) if view.is_bound else PortBindingInfo(
+            info = _binding_info(conn, row) if view.is_bound else PortBindingInfo(
                 host=row.host,
                 vnic_type=row.vnic_type,
                 profile=frozen_mapping(row.profile),
@@ -1194,10 +1228,10 @@ class PortBindingService:
                 status=row.status,
             )
             request = BindingRequest(
-                port=frozen_mapping(self.hooks.render_port(s, port)),
+                port=frozen_mapping(self.hooks.render_port(conn, port_id)),
                 network=network,
                 binding=info,
-                agents=self.agents.agents_on_host(s, row.host),
+                agents=self.agents.agents_on_host(conn, row.host),
             )
             return _Snapshot(port_id, row.host, row.status, row.attempt, request)
 
@@ -1209,9 +1243,9 @@ class PortBindingService:
         new_attempt = snap.attempt + 1
 
         def fn(txn: Txn) -> _Committed | None:
-            s = txn.session
-            res = s.connection().execute(
-                _CAS_BINDING,
+            conn = txn.conn
+            res = _CAS_BINDING.execute(
+                conn,
                 {
                     "b_port_id": snap.port_id,
                     "b_host": snap.host,
@@ -1227,7 +1261,7 @@ class PortBindingService:
             dyn = {seg.id for seg in result.dynamic_segments}
             if dyn:
                 found = set(
-                    s.scalars(
+                    txn.session.scalars(
                         select(NetworkSegment.id)
                         .where(NetworkSegment.id.in_(list(dyn)))
                         .with_for_update(read=True)
@@ -1238,10 +1272,10 @@ class PortBindingService:
             # The CAS succeeded, so the levels are still the ones the snapshot read.
             old = {lv.segment_id for lv in snap.request.binding.levels if lv.segment_id}
             if snap.request.binding.levels:
-                s.execute(_DELETE_LEVELS, {"port_id": snap.port_id, "host": snap.host})
+                _DELETE_LEVELS.rows(conn, {"port_id": snap.port_id, "host": snap.host})
             if result.levels:
-                s.connection().execute(
-                    _INSERT_LEVELS,
+                _INSERT_LEVELS.executemany(
+                    conn,
                     [
                         {
                             "port_id": snap.port_id,
@@ -1255,13 +1289,9 @@ class PortBindingService:
                 )
             still_used = {lv.segment_id for lv in result.levels}
             for sid in old - still_used:
-                self._release_if_unused(s, sid)
-            port = s.scalars(_PORT_BY_ID, {"port_id": snap.port_id}).one_or_none()
-            if port is None:  # cannot happen: the binding row's FK cascades
-                return None
-            if result.status and snap.status == BINDING_ACTIVE:
-                port.status = result.status
-            self.hooks.port_changed(txn, port)
+                self._release_if_unused(txn.session, sid)
+            status = result.status if result.status and snap.status == BINDING_ACTIVE else None
+            rendered = self.hooks.port_changed(txn, snap.port_id, status=status)
             view = BindingView(
                 port_id=snap.port_id,
                 host=snap.host,
@@ -1276,14 +1306,14 @@ class PortBindingService:
             ctx = None
             if want_ctx:
                 ctx = PortContext(
-                    current=frozen_mapping(self.hooks.render_port(s, port)),
+                    current=frozen_mapping(rendered),
                     original=snap.request.port,
                     network=snap.request.network,
-                    binding=_binding_info(s, view),
+                    binding=_binding_info(conn, view),
                     original_binding=snap.request.binding,
                 )
                 if want_pre:
                     self.mech.call_precommit("update_port_precommit", ctx)
-            return _Committed(view, ctx)
+            return _Committed(view, ctx, rendered)
 
         return self.db.transaction(fn)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from netplex.core.context import Context
 from netplex.core.exceptions import BadRequest, RevisionNumberConstraintFailed
 from netplex.db.models import Tag
+from netplex.db.prepared import Prepared
 
 
 def iso(dt: datetime | None) -> str | None:
@@ -21,19 +22,38 @@ def iso(dt: datetime | None) -> str | None:
     return None if dt is None else dt.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
+_TAGS = cast(Table, Tag.__table__)
+# Prebuilt: a statement built per call costs more in cache-key work than it runs.
+_TAGS_AMONG = (
+    select(_TAGS.c.resource_id, _TAGS.c.tag)
+    .where(_TAGS.c.resource_type == bindparam("type"), _TAGS.c.resource_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_TAGS.c.tag)
+)
+_TAGS_OF = Prepared(
+    select(_TAGS.c.tag)
+    .where(_TAGS.c.resource_type == bindparam("type"), _TAGS.c.resource_id == bindparam("id"))
+    .order_by(_TAGS.c.tag)
+)
+
+
+def tags_of(conn: Connection, resource_type: str, resource_id: str) -> list[str]:
+    """One resource's tags, sorted."""
+    return [row[0] for row in _TAGS_OF.rows(conn, {"type": resource_type, "id": resource_id})]
+
+
 def tags_for(session: Session, resource_type: str, ids: Iterable[str]) -> dict[str, list[str]]:
     ids = list(ids)
     out: dict[str, list[str]] = defaultdict(list)
     if not ids:
         return out
+    conn = session.connection()
+    if len(ids) == 1:
+        out[ids[0]] = tags_of(conn, resource_type, ids[0])
+        return out
     # One query for the whole page; chunked to stay under bind-parameter limits.
     for i in range(0, len(ids), 5000):
         chunk = ids[i : i + 5000]
-        for rid, tag in session.execute(
-            select(Tag.resource_id, Tag.tag)
-            .where(Tag.resource_type == resource_type, Tag.resource_id.in_(chunk))
-            .order_by(Tag.tag)
-        ):
+        for rid, tag in conn.execute(_TAGS_AMONG, {"type": resource_type, "ids": chunk}):
             out[rid].append(tag)
     return out
 

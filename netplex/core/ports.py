@@ -16,7 +16,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import netaddr
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, insert, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from netplex.core import ipam
@@ -25,6 +25,7 @@ from netplex.core.common import (
     iso,
     resolve_project,
     tags_for,
+    tags_of,
 )
 from netplex.core.context import Context
 from netplex.core.exceptions import (
@@ -106,12 +107,33 @@ _PORT_IPS = select(_IPS.c.port_id, _IPS.c.subnet_id, _IPS.c.ip_address).where(
     _IPS.c.port_id.in_(bindparam("ids", expanding=True))
 )
 _PORT_KEYS = [c.key for c in _PORTS.c]
+_PORT_ROW = Prepared(select(*_PORTS.c).where(_PORTS.c.id == bindparam("id")))
+_IPS_OF_PORT = Prepared(select(_IPS.c.subnet_id, _IPS.c.ip_address).where(_IPS.c.port_id == bindparam("id")))
+_ACTIVE_BINDING_OF_PORT = Prepared(
+    select(*_BINDINGS.c).where(_BINDINGS.c.port_id == bindparam("id"), _BINDINGS.c.status == "ACTIVE")
+)
+_NETWORK_OWNER = Prepared(select(_NETWORKS.c.project_id).where(_NETWORKS.c.id == bindparam("id")))
 _IP_HOLDER = Prepared(
     select(_IPS.c.port_id).where(_IPS.c.subnet_id == bindparam("subnet_id"), _IPS.c.ip_address == bindparam("ip"))
 )
 _INSERT_PORT = Prepared(insert(_PORTS), keys=_PORT_KEYS)
 _INSERT_IP = Prepared(insert(_IPS), keys=["subnet_id", "ip_address", "port_id", "network_id"])
 _INSERT_BINDING = Prepared(insert(_BINDINGS), keys=[c.key for c in _BINDINGS.c])
+
+
+_PORT_UPDATES: dict[frozenset[str], Prepared] = {}
+
+
+def _port_update(changes: dict[str, Any]) -> Prepared:
+    """UPDATE of the changed columns plus a new revision (one statement per key set)."""
+    keys = frozenset(changes)
+    stmt = _PORT_UPDATES.get(keys)
+    if stmt is None:
+        values: dict[str, Any] = {k: bindparam(k, type_=_PORTS.c[k].type) for k in sorted(keys)}
+        values["revision_number"] = _PORTS.c.revision_number + 1
+        values["updated_at"] = bindparam("now", type_=_PORTS.c.updated_at.type)
+        stmt = _PORT_UPDATES[keys] = Prepared(update(_PORTS).where(_PORTS.c.id == bindparam("id")).values(**values))
+    return stmt
 
 
 class SubnetInfo(NamedTuple):
@@ -212,6 +234,8 @@ class PortService:
     # -- dicts -------------------------------------------------------------
 
     def _dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        if len(rows) == 1:
+            return [self._one_dict(s.connection(), rows[0])]
         ids = [r.id for r in rows]
         ips: dict[str, list[tuple[str, str]]] = defaultdict(list)
         bindings: dict[str, Any] = {}
@@ -225,11 +249,24 @@ class PortService:
         tags = tags_for(s, "ports", ids)
         return [to_dict(r, ips.get(r.id, []), bindings.get(r.id), tags.get(r.id, [])) for r in rows]
 
+    @staticmethod
+    def _one_dict(conn: Connection, row: Any) -> dict[str, Any]:
+        """One port's dict from four indexed lookups (the single-port hot path)."""
+        ips = [tuple(r) for r in _IPS_OF_PORT.rows(conn, {"id": row.id})]
+        binding = _ACTIVE_BINDING_OF_PORT.first(conn, {"id": row.id})
+        tags = tags_of(conn, "ports", row.id)
+        return to_dict(row, ips, binding, tags)
+
     def dict_in_session(self, s: Session, port_id: str) -> dict[str, Any]:
-        row = s.get(Port, port_id)
+        """The port as the API shows it, as this transaction sees it (flush first)."""
+        return self.render(s.connection(), port_id)
+
+    def render(self, conn: Connection, port_id: str) -> dict[str, Any]:
+        """The port as the API shows it, read on ``conn``."""
+        row = _PORT_ROW.first(conn, {"id": port_id})
         if row is None:
             raise PortNotFound(port_id=port_id)
-        return self._dicts(s, [row])[0]
+        return self._one_dict(conn, row)
 
     # -- visibility ----------------------------------------------------------
 
@@ -238,6 +275,14 @@ class PortService:
             return True
         owner = s.execute(select(Network.project_id).where(Network.id == row.network_id)).scalar()
         return owner is not None and owner == ctx.project_id
+
+    def _row(self, conn: Connection, ctx: Context, port_id: str) -> Any:
+        """The port's row (a named tuple) if ``ctx`` may see it."""
+        row = _PORT_ROW.first(conn, {"id": port_id})
+        if row is None or not (ctx.is_admin or ctx.is_agent or row.project_id == ctx.project_id):
+            if row is None or _NETWORK_OWNER.scalar(conn, {"id": row.network_id}) != ctx.project_id:
+                raise PortNotFound(port_id=port_id)
+        return row
 
     def get_row(self, s: Session, ctx: Context, port_id: str) -> Port:
         row = s.get(Port, port_id)
@@ -564,52 +609,59 @@ class PortService:
                     raise PolicyNotAuthorized(action=f"update_port:{key}")
 
         def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any] | None, list[Segment], bool]:
-            s = txn.session
-            row = self.get_row(s, ctx, port_id)
+            conn = txn.conn
+            row = self._row(conn, ctx, port_id)
             if not (ctx.owns(row.project_id) or ctx.is_agent):
-                net_owner = s.execute(select(Network.project_id).where(Network.id == row.network_id)).scalar()
-                if net_owner != ctx.project_id:
+                if _NETWORK_OWNER.scalar(conn, {"id": row.network_id}) != ctx.project_id:
                     raise PolicyNotAuthorized(action="update_port")
             check_revision(if_revision, row.revision_number)
             want_hooks = self.core.hooks_want("port", "update")
             # The "before" view is only for drivers (and the MAC check): skip it otherwise.
-            original = self._dicts(s, [row])[0] if want_hooks or "mac_address" in attrs else None
-            net = s.get(Network, row.network_id)
-            assert net is not None
+            original = self._one_dict(conn, row) if want_hooks or "mac_address" in attrs else None
+            changes: dict[str, Any] = {}
+            if "mac_address" in attrs or "fixed_ips" in attrs:
+                net = _NETWORK_FOR_PORT.first(conn, {"id": row.network_id})
+                owner_or_admin = self._network_owner_or_admin(ctx, net)
             if "mac_address" in attrs:
-                if not self._network_owner_or_admin(ctx, net):
+                if not owner_or_admin:
                     raise PolicyNotAuthorized(action="update_port:mac_address")
                 mac = normalize_mac(attrs["mac_address"])
                 if mac != row.mac_address:
                     assert original is not None
                     if original["binding:vif_type"] not in ("unbound", "binding_failed"):
                         raise InvalidInput(error_message="Cannot change the MAC address of a bound port")
-                    self._pick_mac(s.connection(), row.network_id, mac)
-                    row.mac_address = mac
+                    self._pick_mac(conn, row.network_id, mac)
+                    changes["mac_address"] = mac
+            for key in ("name", "description", "admin_state_up", "device_id", "device_owner"):
+                if key in attrs:
+                    changes[key] = attrs[key]
+            row = row._replace(**changes)
             if "fixed_ips" in attrs:
-                if not self._network_owner_or_admin(ctx, net) and any(
+                if not owner_or_admin and any(
                     isinstance(f, dict) and "ip_address" in f for f in attrs["fixed_ips"] or []
                 ):
                     raise PolicyNotAuthorized(action="update_port:fixed_ips:ip_address")
-                self._replace_fixed_ips(s, row, attrs["fixed_ips"] or [])
-            for key in ("name", "description", "admin_state_up", "device_id", "device_owner"):
-                if key in attrs:
-                    setattr(row, key, attrs[key])
+                self._replace_fixed_ips(txn.session, row, attrs["fixed_ips"] or [])
             if "allowed_address_pairs" in attrs:
-                row.allowed_address_pairs = self._address_pairs(attrs["allowed_address_pairs"] or [], row.mac_address)
+                changes["allowed_address_pairs"] = self._address_pairs(
+                    attrs["allowed_address_pairs"] or [], row.mac_address
+                )
             if "status" in attrs:
                 if not (ctx.is_agent or ctx.is_admin):
                     raise PolicyNotAuthorized(action="update_port:status")
-                row.status = attrs["status"]
-            rebind = self.core.binder.update_request(s, row.id, {k: attrs[k] for k in BINDING_KEYS if k in attrs})
-            self.core.bump(row)
-            s.flush()
-            current = self._dicts(s, [row])[0]
+                changes["status"] = attrs["status"]
+            _port_update(changes).execute(conn, {**changes, "id": port_id, "now": utcnow()})
+            # After the row update: a host change sets the port DOWN, whatever it asked.
+            rebind = self.core.binder.update_request(
+                txn.session, port_id, {k: attrs[k] for k in BINDING_KEYS if k in attrs}
+            )
+            txn.flush()
+            current = self.render(conn, port_id)
             segments: list[Segment] = []
             if want_hooks:
-                segments = self.core.types.get_segments(s, row.network_id)
-                self.core.hooks.precommit(s, "update", "port", current, original, segments)
-            txn.record("port", row.id, "update", current)
+                segments = self.core.types.get_segments(txn.session, row.network_id)
+                self.core.hooks.precommit(txn.session, "update", "port", current, original, segments)
+            txn.record("port", port_id, "update", current)
             return current, original, segments, rebind
 
         current, original, segments, rebind = self.core.db.transaction(fn)
@@ -622,7 +674,7 @@ class PortService:
             current = self.core.binder.bind(port_id) or current
         return current
 
-    def _replace_fixed_ips(self, s: Session, row: Port, requested: list[dict[str, Any]]) -> None:
+    def _replace_fixed_ips(self, s: Session, row: Any, requested: list[dict[str, Any]]) -> None:
         existing = [
             (sid, ip)
             for sid, ip in s.execute(

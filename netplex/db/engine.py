@@ -108,6 +108,12 @@ class Txn:
             self._session = self._open_session()
         return self._session
 
+    def flush(self) -> None:
+        """Flush the session's pending ORM changes, if a session was opened,
+        so that statements on :attr:`conn` see them."""
+        if self._session is not None:
+            self._session.flush()
+
     def _finish(self, *, commit: bool) -> None:
         """Flush and end the session, if one was opened."""
         session = self._session
@@ -220,6 +226,12 @@ class Database:
         """A read-only session: a consistent snapshot, never blocks writers."""
         with self._read_sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read_conn(self) -> Iterator[Connection]:
+        """Like :meth:`read` without an ORM session (for :mod:`prepared` statements)."""
+        with self.read_engine.connect() as conn, conn.begin():
+            yield conn
 
     @contextmanager
     def snapshot(self) -> Iterator[Session]:

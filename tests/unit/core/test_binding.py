@@ -517,7 +517,7 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
         txn.session.add(port)
         txn.session.flush()
         binder.stage_binding(txn.session, port.id)
-        ctx = port_context(txn.session, hooks.render_port(txn.session, port))
+        ctx = port_context(txn.session, hooks.render_port(txn.session.connection(), port.id))
         mech.call_precommit("create_port_precommit", ctx)
         return ctx
 
@@ -529,11 +529,11 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
     def update(txn: Txn) -> tuple[PortContext, bool]:
         port = txn.session.get(Port, pid)
         assert port is not None
-        original = hooks.render_port(txn.session, port)
+        original = hooks.render_port(txn.session.connection(), port.id)
         original_binding = binder.binding_info(txn.session, pid)
         needs = binder.stage_binding(txn.session, pid, host="host-b")
         ctx = port_context(
-            txn.session, hooks.render_port(txn.session, port), original,
+            txn.session, hooks.render_port(txn.session.connection(), port.id), original,
             original_binding=original_binding,
         )
         mech.call_precommit("update_port_precommit", ctx)
@@ -552,7 +552,7 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
     def remove(txn: Txn) -> PortContext:
         port = txn.session.get(Port, pid)
         assert port is not None
-        ctx = port_context(txn.session, hooks.render_port(txn.session, port))
+        ctx = port_context(txn.session, hooks.render_port(txn.session.connection(), port.id))
         mech.call_precommit("delete_port_precommit", ctx)
         binder.release_port_bindings(txn.session, pid)
         txn.session.delete(port)
