@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from netplex.db.engine import Txn
 from netplex.db.models import FeedHead, Network, Port, PortBinding
 
 if TYPE_CHECKING:
@@ -46,23 +45,4 @@ def device_status(core: Core, host: str, up: list[str], down: list[str]) -> list
     if not wanted:
         return []
 
-    def fn(txn: Txn) -> list[str]:
-        s = txn.session
-        changed = []
-        rows = s.execute(
-            select(Port)
-            .join(PortBinding, PortBinding.port_id == Port.id)
-            .where(Port.id.in_(list(wanted)), PortBinding.host == host, PortBinding.status == ACTIVE)
-        ).scalars()
-        for port in rows:
-            status = wanted[port.id]
-            if port.status != status:
-                port.status = status
-                core.bump(port)
-                changed.append(port)
-        s.flush()
-        for port in changed:
-            txn.record("port", port.id, "update", core.ports.dict_in_session(s, port.id))
-        return [p.id for p in changed]
-
-    return core.db.transaction(fn)
+    return core.db.transaction(lambda txn: core.ports.set_statuses(txn, host, wanted))

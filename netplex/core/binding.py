@@ -211,6 +211,10 @@ _DELETE_LEVELS = Prepared(
     .where(_L.c.port_id == bindparam("port_id"), _L.c.host == bindparam("host"))
     .returning(_L.c.segment_id)
 )
+_DELETE_ALL_LEVELS = Prepared(
+    delete(_L).where(_L.c.port_id == bindparam("port_id")).returning(_L.c.segment_id)
+)
+_DELETE_ALL_BINDINGS = Prepared(delete(_B).where(_B.c.port_id == bindparam("port_id")))
 _INSERT_LEVELS = Prepared(insert(_L), keys=["port_id", "host", "level", "driver", "segment_id"])
 #: A port changed through binding: new revision, and a new status if given.
 _BUMP_PORT = Prepared(
@@ -730,12 +734,9 @@ class PortBindingService:
         """Delete all of a port's bindings and levels, releasing dynamic segments
         no other port uses. Call in the port delete transaction, *before*
         deleting the port row (the cascade would hide the levels)."""
-        seg_ids = session.scalars(
-            delete(PortBindingLevel)
-            .where(PortBindingLevel.port_id == port_id)
-            .returning(PortBindingLevel.segment_id)
-        ).all()
-        session.execute(delete(PortBinding).where(PortBinding.port_id == port_id))
+        conn = session.connection()
+        seg_ids = [row[0] for row in _DELETE_ALL_LEVELS.rows(conn, {"port_id": port_id})]
+        _DELETE_ALL_BINDINGS.execute(conn, {"port_id": port_id})
         for sid in set(seg_ids):
             if sid:
                 self._release_if_unused(session, sid)

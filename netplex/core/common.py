@@ -42,11 +42,15 @@ def tags_of(conn: Connection, resource_type: str, resource_id: str) -> list[str]
 
 
 def tags_for(session: Session, resource_type: str, ids: Iterable[str]) -> dict[str, list[str]]:
+    return tags_among(session.connection(), resource_type, ids)
+
+
+def tags_among(conn: Connection, resource_type: str, ids: Iterable[str]) -> dict[str, list[str]]:
+    """Tags of many resources: id -> sorted tags (ids without tags are absent)."""
     ids = list(ids)
     out: dict[str, list[str]] = defaultdict(list)
     if not ids:
         return out
-    conn = session.connection()
     if len(ids) == 1:
         out[ids[0]] = tags_of(conn, resource_type, ids[0])
         return out

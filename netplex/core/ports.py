@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -24,7 +24,7 @@ from netplex.core.common import (
     check_revision,
     iso,
     resolve_project,
-    tags_for,
+    tags_among,
     tags_of,
 )
 from netplex.core.context import Context
@@ -112,6 +112,23 @@ _IPS_OF_PORT = Prepared(select(_IPS.c.subnet_id, _IPS.c.ip_address).where(_IPS.c
 _ACTIVE_BINDING_OF_PORT = Prepared(
     select(*_BINDINGS.c).where(_BINDINGS.c.port_id == bindparam("id"), _BINDINGS.c.status == "ACTIVE")
 )
+_STATUS_ON_HOST = (
+    select(_PORTS.c.id, _PORTS.c.status)
+    .join(_BINDINGS, _BINDINGS.c.port_id == _PORTS.c.id)
+    .where(
+        _PORTS.c.id.in_(bindparam("ids", expanding=True)),
+        _BINDINGS.c.host == bindparam("host"),
+        _BINDINGS.c.status == "ACTIVE",
+    )
+)
+_PORTS_BY_IDS = select(*_PORTS.c).where(_PORTS.c.id.in_(bindparam("ids", expanding=True)))
+_TAGS = cast(Table, Tag.__table__)
+_DELETE_PORT_IPS = Prepared(delete(_IPS).where(_IPS.c.port_id == bindparam("id")))
+_DELETE_PORT_BINDINGS = Prepared(delete(_BINDINGS).where(_BINDINGS.c.port_id == bindparam("id")))
+_DELETE_PORT_TAGS = Prepared(
+    delete(_TAGS).where(_TAGS.c.resource_type == "ports", _TAGS.c.resource_id == bindparam("id"))
+)
+_DELETE_PORT = Prepared(delete(_PORTS).where(_PORTS.c.id == bindparam("id")))
 _NETWORK_OWNER = Prepared(select(_NETWORKS.c.project_id).where(_NETWORKS.c.id == bindparam("id")))
 _IP_HOLDER = Prepared(
     select(_IPS.c.port_id).where(_IPS.c.subnet_id == bindparam("subnet_id"), _IPS.c.ip_address == bindparam("ip"))
@@ -234,19 +251,22 @@ class PortService:
     # -- dicts -------------------------------------------------------------
 
     def _dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        return self._render_rows(s.connection(), rows)
+
+    def _render_rows(self, conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
+        """API dicts for port rows (ORM objects or rows with the ports columns)."""
         if len(rows) == 1:
-            return [self._one_dict(s.connection(), rows[0])]
+            return [self._one_dict(conn, rows[0])]
         ids = [r.id for r in rows]
         ips: dict[str, list[tuple[str, str]]] = defaultdict(list)
         bindings: dict[str, Any] = {}
         for i in range(0, len(ids), 5000):
             chunk = ids[i : i + 5000]
-            conn = s.connection()
             for pid, sid, ip in conn.execute(_PORT_IPS, {"ids": chunk}).all():
                 ips[pid].append((sid, ip))
             for b in conn.execute(_ACTIVE_BINDINGS, {"ids": chunk}).all():
                 bindings[b.port_id] = b
-        tags = tags_for(s, "ports", ids)
+        tags = tags_among(conn, "ports", ids)
         return [to_dict(r, ips.get(r.id, []), bindings.get(r.id), tags.get(r.id, [])) for r in rows]
 
     @staticmethod
@@ -707,37 +727,62 @@ class PortService:
                 s.add(IPAllocation(subnet_id=sid, ip_address=ip, port_id=row.id, network_id=row.network_id))
         s.flush()
 
+    # -- status from agents -------------------------------------------------------
+
+    def set_statuses(self, txn: Txn, host: str, statuses: Mapping[str, str]) -> list[str]:
+        """Set ``status`` of the ports bound (ACTIVE binding) on ``host``; others are
+        ignored. Changed ports get a new revision and a feed entry; returns their ids."""
+        conn = txn.conn
+        changed: dict[str, str] = {}
+        ids = list(statuses)
+        for i in range(0, len(ids), 5000):
+            rows = conn.execute(_STATUS_ON_HOST, {"ids": ids[i : i + 5000], "host": host})
+            changed.update({pid: statuses[pid] for pid, old in rows if old != statuses[pid]})
+        if not changed:
+            return []
+        now = utcnow()
+        _port_update({"status": ""}).executemany(
+            conn, [{"id": pid, "status": st, "now": now} for pid, st in changed.items()]
+        )
+        for i in range(0, len(changed), 5000):
+            found = conn.execute(_PORTS_BY_IDS, {"ids": list(changed)[i : i + 5000]}).all()
+            for port in self._render_rows(conn, found):
+                txn.record("port", port["id"], "update", port)
+        return list(changed)
+
     # -- delete ----------------------------------------------------------------
 
     def delete(self, ctx: Context, port_id: str, *, if_revision: int | None = None) -> None:
         def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment]]:
-            s = txn.session
-            row = self.get_row(s, ctx, port_id)
+            conn = txn.conn
+            row = self._row(conn, ctx, port_id)
             if not ctx.owns(row.project_id):
-                net_owner = s.execute(select(Network.project_id).where(Network.id == row.network_id)).scalar()
-                if net_owner != ctx.project_id:
+                if _NETWORK_OWNER.scalar(conn, {"id": row.network_id}) != ctx.project_id:
                     raise PolicyNotAuthorized(action="delete_port")
             check_revision(if_revision, row.revision_number)
-            segments = self.core.types.get_segments(s, row.network_id)
-            return self.delete_in_txn(txn, port_id), segments
+            segments = self._hook_segments(txn, row.network_id, "delete") or []
+            return self.delete_in_txn(txn, port_id, segments), segments
 
         original, segments = self.core.db.transaction(fn)
         self.postcommit_delete_logged(original, segments)
 
-    def delete_in_txn(self, txn: Txn, port_id: str) -> dict[str, Any]:
-        s = txn.session
-        original = self.dict_in_session(s, port_id)
-        segments = self.core.types.get_segments(s, original["network_id"])
-        self.core.hooks.precommit(s, "delete", "port", original, None, segments)
-        self.core.binder.release_port(s, port_id)
-        s.execute(delete(IPAllocation).where(IPAllocation.port_id == port_id))
-        s.execute(delete(PortBinding).where(PortBinding.port_id == port_id))
-        s.execute(delete(Tag).where(Tag.resource_type == "ports", Tag.resource_id == port_id))
-        s.execute(delete(Port).where(Port.id == port_id))
+    def delete_in_txn(self, txn: Txn, port_id: str, segments: list[Segment] | None = None) -> dict[str, Any]:
+        """Delete the port in ``txn``; ``segments`` of its network for drivers (read if None)."""
+        conn = txn.conn
+        original = self.render(conn, port_id)
+        if self.core.hooks_want("port", "delete"):
+            if segments is None:
+                segments = self.core.types.get_segments(txn.session, original["network_id"])
+            self.core.hooks.precommit(txn.session, "delete", "port", original, None, segments)
+        self.core.binder.release_port(txn.session, port_id)
+        for stmt in (_DELETE_PORT_IPS, _DELETE_PORT_BINDINGS, _DELETE_PORT_TAGS, _DELETE_PORT):
+            stmt.execute(conn, {"id": port_id})
         txn.record("port", port_id, "delete", original)
         return original
 
     def postcommit_delete_logged(self, port: dict[str, Any], segments: Sequence[Segment]) -> None:
+        if not self.core.hooks_want("port", "delete"):
+            return
         try:
             self.core.hooks.postcommit("delete", "port", port, None, segments)
         except Exception:
