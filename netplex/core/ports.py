@@ -23,6 +23,7 @@ from netplex.core import ipam
 from netplex.core.common import (
     check_revision,
     iso,
+    raw_timestamp,
     resolve_project,
     tags_among,
     tags_of,
@@ -107,6 +108,8 @@ _PORT_IPS = select(_IPS.c.port_id, _IPS.c.subnet_id, _IPS.c.ip_address).where(
     _IPS.c.port_id.in_(bindparam("ids", expanding=True))
 )
 _PORT_KEYS = [c.key for c in _PORTS.c]
+#: What lists read: timestamps stay text (formatted by ``iso`` without parsing).
+_LIST_COLUMNS = [raw_timestamp(c) if c.key in ("created_at", "updated_at") else c for c in _PORTS.c]
 _PORT_ROW = Prepared(select(*_PORTS.c).where(_PORTS.c.id == bindparam("id")))
 _IPS_OF_PORT = Prepared(select(_IPS.c.subnet_id, _IPS.c.ip_address).where(_IPS.c.port_id == bindparam("id")))
 _ACTIVE_BINDING_OF_PORT = Prepared(
@@ -579,7 +582,7 @@ class PortService:
         binding_host = rest.pop("binding:host_id", None)
         with self.core.db.read() as s:
             # Plain rows: for 10,000 ports ORM objects would cost more than the query.
-            stmt = select(*_PORTS.c).where(*filter_clauses(COLUMNS, sql_filters))
+            stmt = select(*_LIST_COLUMNS).where(*filter_clauses(COLUMNS, sql_filters))
             if not (ctx.is_admin or ctx.is_agent):
                 own_nets = select(Network.id).where(Network.project_id == (ctx.project_id or ""))
                 stmt = stmt.where(or_(Port.project_id == (ctx.project_id or ""), Port.network_id.in_(own_nets)))
