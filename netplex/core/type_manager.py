@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, or_, select
+from sqlalchemy import bindparam, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.config import Config, ConfigError
@@ -48,6 +48,7 @@ from netplex.db.models import (
     SegmentAllocation,
     Subnet,
 )
+from netplex.db.prepared import Prepared
 
 __all__ = ["ENTRY_POINT_GROUP", "PROVIDER_KEYS", "TypeManager", "mtu_settings"]
 
@@ -66,6 +67,34 @@ MAX_PHYSNET_LEN = 64
 
 #: IN-list size for bulk segment reads; below SQLite's bind-parameter limit.
 _CHUNK = 30000
+
+_SEGMENT_COLUMNS = (
+    NetworkSegment.id,
+    NetworkSegment.network_id,
+    NetworkSegment.network_type,
+    NetworkSegment.physical_network,
+    NetworkSegment.segmentation_id,
+    NetworkSegment.is_dynamic,
+    NetworkSegment.segment_index,
+    NetworkSegment.name,
+)
+_SEGMENT_ORDER = (NetworkSegment.network_id, NetworkSegment.segment_index, NetworkSegment.id)
+_STATIC_ONLY = NetworkSegment.is_dynamic.is_(False)
+# Prebuilt, keyed by include_dynamic: statements are read on every port write.
+_SEGMENTS_OF = {
+    dynamic: Prepared(
+        select(*_SEGMENT_COLUMNS)
+        .where(NetworkSegment.network_id == bindparam("network_id"), *(() if dynamic else (_STATIC_ONLY,)))
+        .order_by(*_SEGMENT_ORDER)
+    )
+    for dynamic in (False, True)
+}
+_SEGMENTS_AMONG = {
+    dynamic: select(*_SEGMENT_COLUMNS)
+    .where(NetworkSegment.network_id.in_(bindparam("ids", expanding=True)), *(() if dynamic else (_STATIC_ONLY,)))
+    .order_by(*_SEGMENT_ORDER)
+    for dynamic in (False, True)
+}
 
 
 def mtu_settings(config: Config) -> MtuSettings:
@@ -422,24 +451,14 @@ class TypeManager:
             name=row.name,
         )
 
-    _COLUMNS = (
-        NetworkSegment.id,
-        NetworkSegment.network_id,
-        NetworkSegment.network_type,
-        NetworkSegment.physical_network,
-        NetworkSegment.segmentation_id,
-        NetworkSegment.is_dynamic,
-        NetworkSegment.segment_index,
-        NetworkSegment.name,
-    )
+    _COLUMNS = _SEGMENT_COLUMNS
 
     def get_segments(
         self, session: Session, network_id: str, *, include_dynamic: bool = False
     ) -> list[Segment]:
         """A network's segments in segment_index order; static ones unless asked."""
-        return self.get_segments_for_networks(
-            session, [network_id], include_dynamic=include_dynamic
-        )[network_id]
+        stmt = _SEGMENTS_OF[include_dynamic]
+        return [self._to_segment(r) for r in stmt.rows(session.connection(), {"network_id": network_id})]
 
     def get_segments_for_networks(
         self, session: Session, network_ids: Iterable[str], *, include_dynamic: bool = False
@@ -447,15 +466,9 @@ class TypeManager:
         """Segments of many networks in one query (per 30,000 ids); every id is a key."""
         ids = list(dict.fromkeys(network_ids))
         out: dict[str, list[Segment]] = {i: [] for i in ids}
+        stmt = _SEGMENTS_AMONG[include_dynamic]
         for start in range(0, len(ids), _CHUNK):
-            stmt = select(*self._COLUMNS).where(
-                NetworkSegment.network_id.in_(ids[start : start + _CHUNK])
-            )
-            if not include_dynamic:
-                stmt = stmt.where(NetworkSegment.is_dynamic.is_(False))
-            stmt = stmt.order_by(NetworkSegment.network_id, NetworkSegment.segment_index,
-                                 NetworkSegment.id)
-            for row in session.execute(stmt):
+            for row in session.execute(stmt, {"ids": ids[start : start + _CHUNK]}):
                 out[row.network_id].append(self._to_segment(row))
         return out
 

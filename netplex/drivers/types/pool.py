@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, delete, func, insert, select, union_all
+from sqlalchemy import BigInteger, Integer, Table, bindparam, delete, func, insert, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -53,6 +53,7 @@ from netplex.core.exceptions import InvalidInput, NetplexError, NoNetworkAvailab
 from netplex.core.segments_model import Segment, SegmentRequest
 from netplex.core.type_api import MtuSettings, SegmentContext, TypeDriver
 from netplex.db.models import SegmentAllocation
+from netplex.db.prepared import Prepared
 
 __all__ = [
     "MAX_CLAIM_ATTEMPTS",
@@ -79,6 +80,35 @@ PROBES = 8
 MAX_PHYSNET_LEN = 64
 
 _ALLOC = cast(Table, SegmentAllocation.__table__)
+# Prebuilt statements: building one costs more than SQLite takes to run it.
+_ALLOC_KEYS = {
+    "network_type": bindparam("network_type"),
+    "physical_network": bindparam("physical_network"),
+    "segmentation_id": bindparam("segmentation_id", type_=BigInteger()),
+    "segment_id": bindparam("segment_id"),
+}
+#: Insert unless present, returning the id when this statement inserted it (per dialect).
+_CLAIM = {
+    "postgresql": Prepared(
+        pg_insert(_ALLOC).values(**_ALLOC_KEYS).on_conflict_do_nothing().returning(_ALLOC.c.segmentation_id)
+    ),
+    "sqlite": Prepared(
+        sqlite_insert(_ALLOC).values(**_ALLOC_KEYS).on_conflict_do_nothing().returning(_ALLOC.c.segmentation_id)
+    ),
+}
+_RELEASE = Prepared(delete(_ALLOC).where(*(_ALLOC.c[k] == v for k, v in _ALLOC_KEYS.items())))
+_NTH_ALLOCATED = Prepared(
+    select(_ALLOC.c.segmentation_id)
+    .where(
+        _ALLOC.c.network_type == bindparam("network_type"),
+        _ALLOC.c.physical_network == bindparam("physical_network"),
+        _ALLOC.c.segmentation_id >= bindparam("lo", type_=BigInteger()),
+        _ALLOC.c.segmentation_id <= bindparam("hi", type_=BigInteger()),
+    )
+    .order_by(_ALLOC.c.segmentation_id)
+    .limit(1)
+    .offset(bindparam("n", type_=Integer()))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,12 +197,8 @@ def claim_allocation(
     # Core execution on the session's connection: the ORM's bulk-insert path
     # would not report whether the row went in.
     conn = session.connection()
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = pg_insert(_ALLOC).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(_ALLOC).values(**values).on_conflict_do_nothing()
-    else:
+    claim = _CLAIM.get(conn.dialect.name)
+    if claim is None:
         # Backends without ON CONFLICT: a SAVEPOINT keeps the duplicate-key
         # error from aborting the caller's transaction.
         try:
@@ -181,8 +207,7 @@ def claim_allocation(
         except IntegrityError:
             return False
         return True
-    inserted = conn.execute(stmt.returning(_ALLOC.c.segmentation_id)).first()
-    return inserted is not None
+    return claim.first(conn, values) is not None
 
 
 def release_allocation(
@@ -193,13 +218,14 @@ def release_allocation(
     segment_id: str,
 ) -> bool:
     """Delete the row if ``segment_id`` still owns it; True when a row went away."""
-    result = session.connection().execute(
-        delete(_ALLOC).where(
-            _ALLOC.c.network_type == network_type,
-            _ALLOC.c.physical_network == physical_network,
-            _ALLOC.c.segmentation_id == segmentation_id,
-            _ALLOC.c.segment_id == segment_id,
-        )
+    result = _RELEASE.execute(
+        session.connection(),
+        {
+            "network_type": network_type,
+            "physical_network": physical_network,
+            "segmentation_id": segmentation_id,
+            "segment_id": segment_id,
+        },
     )
     return bool(result.rowcount)
 
@@ -221,22 +247,13 @@ def first_free_id(
     PostgreSQL when the table was never analysed).
     """
     conn = session.connection()
-    col = _ALLOC.c.segmentation_id
 
     def dense(cursor: int, n: int) -> bool:
         """Are all of ``cursor .. cursor+n`` allocated?"""
-        nth = conn.execute(
-            select(col)
-            .where(
-                _ALLOC.c.network_type == network_type,
-                _ALLOC.c.physical_network == physical_network,
-                col >= cursor,
-                col <= last,
-            )
-            .order_by(col)
-            .limit(1)
-            .offset(n)
-        ).scalar()
+        nth = _NTH_ALLOCATED.scalar(
+            conn,
+            {"network_type": network_type, "physical_network": physical_network, "lo": cursor, "hi": last, "n": n},
+        )
         return nth == cursor + n
 
     cursor, n = first, 0
@@ -270,18 +287,33 @@ def taken_ids(
     across physnets is not (PostgreSQL may filter an index scan with it when
     the table was never analysed, SQLite scans every row of the type).
     """
-    branches = [
-        select(_ALLOC.c.physical_network, _ALLOC.c.segmentation_id).where(
-            _ALLOC.c.network_type == network_type,
-            _ALLOC.c.physical_network == physnet,
-            _ALLOC.c.segmentation_id == sid,
-        )
-        for physnet, sid in dict.fromkeys(candidates)
-    ]
-    if not branches:
+    unique = list(dict.fromkeys(candidates))
+    if not unique:
         return set()
-    stmt = branches[0] if len(branches) == 1 else union_all(*branches)
-    return {(str(p), int(i)) for p, i in session.connection().execute(stmt)}
+    params: dict[str, Any] = {"network_type": network_type}
+    for i, (physnet, sid) in enumerate(unique):
+        params[f"p{i}"], params[f"s{i}"] = physnet, sid
+    rows = _taken_among(len(unique)).rows(session.connection(), params)
+    return {(str(p), int(i)) for p, i in rows}
+
+
+_TAKEN_AMONG: dict[int, Prepared] = {}
+
+
+def _taken_among(n: int) -> Prepared:
+    """The UNION ALL of ``n`` primary-key lookups (built once per ``n``)."""
+    stmt = _TAKEN_AMONG.get(n)
+    if stmt is None:
+        branches = [
+            select(_ALLOC.c.physical_network, _ALLOC.c.segmentation_id).where(
+                _ALLOC.c.network_type == bindparam("network_type"),
+                _ALLOC.c.physical_network == bindparam(f"p{i}"),
+                _ALLOC.c.segmentation_id == bindparam(f"s{i}", type_=BigInteger()),
+            )
+            for i in range(n)
+        ]
+        stmt = _TAKEN_AMONG[n] = Prepared(branches[0] if n == 1 else union_all(*branches))
+    return stmt
 
 
 def count_allocated(
