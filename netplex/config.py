@@ -4,7 +4,9 @@ Section and option names follow Neutron's ``neutron.conf`` and ``ml2_conf.ini``
 wherever an equivalent exists, so an operator's existing file keeps working.
 Every option is declared in :data:`SCHEMA`; options a file sets that nobody
 declared are collected in :attr:`Config.unknown` and reported by the caller
-(they are never silently dropped). A value that does not parse raises
+(they are never silently dropped). Third-party drivers declare their own
+options through the ``netplex.config_options`` entry-point group (see
+:func:`plugin_options`), so their sections are checked like Netplex's. A value that does not parse raises
 :class:`ConfigError` naming the section, the option and the bad value.
 
 Nothing here reads global state after :func:`load` returns: the resulting
@@ -21,7 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "ConfigError", "Opt", "SCHEMA", "load", "parse_bool", "parse_list"]
+__all__ = [
+    "OPTIONS_ENTRY_POINT_GROUP",
+    "Config",
+    "ConfigError",
+    "Opt",
+    "SCHEMA",
+    "load",
+    "parse_bool",
+    "parse_list",
+    "register_options",
+]
 
 
 class ConfigError(ValueError):
@@ -230,6 +242,56 @@ SCHEMA: dict[str, dict[str, Opt]] = {
 }
 
 
+#: Entry-point group for third-party options. Each entry point loads to a
+#: mapping ``{section: [Opt, ...]}`` (or a callable returning one), e.g. in the
+#: driver's pyproject::
+#:
+#:     [project.entry-points."netplex.config_options"]
+#:     acme = "acme_netplex.driver:CONFIG_OPTIONS"
+OPTIONS_ENTRY_POINT_GROUP = "netplex.config_options"
+
+
+def register_options(section: str, opts: Iterable[Opt]) -> None:
+    """Declare options of ``section`` (typically a driver's own section).
+
+    Declaring the same option again with the same parser and default is a
+    no-op; a different definition of an existing option raises ConfigError
+    (two drivers must not disagree about what an option means).
+    """
+    known = SCHEMA.setdefault(section, {})
+    for opt in opts:
+        old = known.get(opt.name)
+        if old is not None and (old.parse, old.default) != (opt.parse, opt.default):
+            raise ConfigError(f"[{section}] {opt.name} is declared twice, differently")
+        known[opt.name] = opt
+
+
+_plugins_loaded = False
+
+
+def plugin_options() -> None:
+    """Register the options every installed ``netplex.config_options`` entry point declares (once)."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=OPTIONS_ENTRY_POINT_GROUP):
+        try:
+            declared = ep.load()
+            if callable(declared):
+                declared = declared()
+            items = dict(declared).items()
+        except Exception as exc:
+            raise ConfigError(
+                f"cannot load the options of {ep.name!r} ({ep.value}): {exc}; "
+                "fix or uninstall that package"
+            ) from exc
+        for section, opts in items:
+            register_options(section, opts)
+    _plugins_loaded = True
+
+
 @dataclass
 class Config:
     """Typed configuration values; ``cfg.get("ml2", "type_drivers")``."""
@@ -305,6 +367,7 @@ def _parse_into(
 
 def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) -> Config:
     """Read INI files (later ones win) and/or INI text into a :class:`Config`."""
+    plugin_options()
     values = _defaults()
     unknown: list[str] = []
     sources: list[str] = []

@@ -31,6 +31,11 @@ and calls :meth:`MechanismDriver.initialize` once, before any other call.
 Drivers are called from several threads at once; keep per-call state in
 locals, not on ``self``.
 
+Options of a third-party driver's own section are declared through the
+``netplex.config_options`` entry-point group (a mapping ``{section: [Opt,
+...]}``, see :data:`netplex.config.OPTIONS_ENTRY_POINT_GROUP`); ``from_config``
+then reads them typed, and options nobody declared are reported at start-up.
+
 Nothing in this module touches the database; it imports only the
 :class:`Segment` value type.
 """

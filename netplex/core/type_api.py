@@ -14,7 +14,12 @@ How a driver is found and built
     ``options`` holds the typed values of the driver's own INI section
     (:attr:`TypeDriver.config_section`; empty when it has none) and ``mtu`` the
     deployment-wide MTU settings. Drivers never read configuration anywhere
-    else. Bad configuration raises :class:`netplex.config.ConfigError` from the
+    else. A third-party driver declares the options of its section through
+    the ``netplex.config_options`` entry-point group (a mapping
+    ``{section: [netplex.config.Opt, ...]}``, see
+    :data:`netplex.config.OPTIONS_ENTRY_POINT_GROUP`): they are then parsed,
+    typed and checked like Netplex's own, and misspelt ones are reported.
+    Bad configuration raises :class:`netplex.config.ConfigError` from the
     constructor, naming the option and the bad value; that stops the server.
     :meth:`TypeDriver.initialize` is then called once, before any request.
 

@@ -46,3 +46,55 @@ def test_bad_values_name_option_and_value(text: str, needle: str) -> None:
 def test_missing_file() -> None:
     with pytest.raises(config.ConfigError, match="does not exist"):
         config.load(["/nonexistent/netplex.conf"])
+
+
+@pytest.fixture
+def schema(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, config.Opt]]:
+    """A private copy of the schema, so registering options does not leak into other tests."""
+    copy = {section: dict(opts) for section, opts in config.SCHEMA.items()}
+    monkeypatch.setattr(config, "SCHEMA", copy)
+    monkeypatch.setattr(config, "_plugins_loaded", False)
+    return copy
+
+
+class _EntryPoint:
+    def __init__(self, name: str, target: object) -> None:
+        self.name, self.value, self._target = name, f"acme:{name}", target
+
+    def load(self) -> object:
+        if isinstance(self._target, Exception):
+            raise self._target
+        return self._target
+
+
+def _entry_points(monkeypatch: pytest.MonkeyPatch, *eps: _EntryPoint) -> None:
+    import importlib.metadata
+
+    def fake(group: str) -> list[_EntryPoint]:
+        return list(eps) if group == config.OPTIONS_ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", fake)
+
+
+def test_third_party_options_come_from_entry_points(
+    schema: dict[str, dict[str, config.Opt]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opts = {"ml2_type_acme": [config.Opt("acme_ranges", config.parse_list, [], "Acme ranges.")]}
+    _entry_points(monkeypatch, _EntryPoint("acme", lambda: opts))
+    cfg = config.load(text="[ml2_type_acme]\nacme_ranges = a, b\nacme_typo = 1\n")
+    assert cfg.get("ml2_type_acme", "acme_ranges") == ["a", "b"]
+    assert cfg.unknown == ["[ml2_type_acme] acme_typo (<text>)"]
+    # Without a file setting it, the declared default is there.
+    assert config.load().get("ml2_type_acme", "acme_ranges") == []
+
+
+def test_conflicting_or_broken_declarations_are_errors(
+    schema: dict[str, dict[str, config.Opt]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config.register_options("acme", [config.Opt("x", int, 1, "")])
+    config.register_options("acme", [config.Opt("x", int, 1, "same again: fine")])
+    with pytest.raises(config.ConfigError, match=r"\[acme\] x is declared twice"):
+        config.register_options("acme", [config.Opt("x", int, 2, "")])
+    _entry_points(monkeypatch, _EntryPoint("broken", ImportError("no module named acme_netplex")))
+    with pytest.raises(config.ConfigError, match="cannot load the options of 'broken'.*uninstall"):
+        config.load()
