@@ -1,13 +1,10 @@
-"""Start and stop a real ``netplex server`` for benchmarks."""
+"""A real ``netplex server`` for benchmarks, and a light keep-alive client to drive it."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -15,65 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from netplex.lab.server_process import ServerProcess
 
 
-class Server:
+class Server(ServerProcess):
+    """``netplex server`` with the default number of API workers, in a fresh directory."""
+
     def __init__(self, conf: str = "", workdir: str | None = None) -> None:
-        self.dir = Path(workdir or tempfile.mkdtemp(prefix="netplex-bench-"))
-        self.port = free_port()
-        self.conf = self.dir / "netplex.conf"
-        self.conf.write_text(f"[DEFAULT]\nbind_port = {self.port}\nstate_path = {self.dir}\n" + conf)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        exe = Path(sys.executable).with_name("netplex")
-        self.proc = subprocess.Popen(
-            [str(exe), "server", "--config", str(self.conf)],
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "server.log", "wb"),
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/")
-                if c.getresponse().status == 200:
-                    return self
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"server did not start; see {self.dir / 'server.log'}")
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-
-    def rss_mib(self) -> float:
-        """Resident memory of the server and its worker processes together."""
-        assert self.proc is not None
-        pids = [self.proc.pid]
-        for p in Path("/proc").iterdir():
-            if p.name.isdigit():
-                try:
-                    fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(fields[1]) == self.proc.pid:
-                    pids.append(int(p.name))
-        total = 0
-        for pid in pids:
-            try:
-                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            except OSError:
-                continue
-        return total / 1024
+        super().__init__(Path(workdir or tempfile.mkdtemp(prefix="netplex-bench-")), conf, workers=None)
 
 
 class Conn:

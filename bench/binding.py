@@ -132,16 +132,6 @@ def _stat(path: Path) -> list[str] | None:
         return None
 
 
-def server_processes(pid: int) -> list[int]:
-    """``pid`` and its direct children (uvicorn's API workers), Linux /proc only."""
-    out = [pid]
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        fields = _stat(stat)
-        if fields is not None and int(fields[1]) == pid:
-            out.append(int(stat.parent.name))
-    return out
-
-
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time used by ``pids`` (0 where /proc is missing)."""
     total = 0
@@ -168,7 +158,7 @@ def main() -> None:
     rows: list[Row] = []
     with Server(conf) as srv:
         assert srv.proc is not None
-        pids = server_processes(srv.proc.pid)
+        pids = srv.pids()
         admin = Conn(srv.port)  # used right away; later steps open their own (idle ones get closed)
         workers = max(1, len(pids) - 2) if len(pids) > 1 else 1  # minus the resource tracker
         progress(f"server on :{srv.port} ({args.db or 'SQLite'}), {workers} worker(s), RSS {srv.rss_mib():.0f} MiB")

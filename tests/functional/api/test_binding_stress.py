@@ -70,7 +70,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.helpers.server import ServerProcess
+from netplex.lab.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.server import ServerProcess
+from netplex.lab.server_process import ServerProcess
 
 CONF = """
 [ml2]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.helpers.server import ServerProcess
+from netplex.lab.server_process import ServerProcess
 
 VLANS, VNIS = 20, 30
 CONF = f"""

@@ -1,4 +1,5 @@
-"""Netlink verbs in a throwaway namespace: idempotent, and observe() sees what they did."""
+"""Link/FDB verbs in a throwaway namespace: idempotent, failures told per verb, and
+observe() sees what they did."""
 
 from __future__ import annotations
 
@@ -7,44 +8,87 @@ from collections.abc import Callable
 import pytest
 
 from netplex.linux import netns
-from netplex.linux.ip import FdbEntry, Netlink, VxlanInfo, observe_linux, observe_netlink
+from netplex.linux.ip import FdbEntry, IpBatch, VxlanInfo, observe_linux, observe_netlink, read_links
 
 pytestmark = pytest.mark.functional
+
+
+def queue_build(b: IpBatch) -> None:
+    b.add_bridge("brqtest")
+    b.add_vxlan("vxlan-77", 77, "10.1.1.1", 4789, 1450)
+    b.set_master("vxlan-77", "brqtest")
+    b.set_master("tapx", "brqtest")
+    b.set_up("vxlan-77")
+    b.fdb_add("vxlan-77", "00:00:00:00:00:00", "10.1.1.2")
+    b.fdb_add("vxlan-77", "00:00:00:00:00:00", "10.1.1.3")
+    b.fdb_add("vxlan-77", "fa:16:3e:00:00:01", "10.1.1.2")
+
+
+def queue_teardown(b: IpBatch) -> None:
+    b.fdb_del("vxlan-77", "00:00:00:00:00:00", "10.1.1.3")
+    b.fdb_del("vxlan-77", "fa:16:3e:00:00:09", "10.1.1.3")  # never there
+    b.set_nomaster("tapx")
+    b.delete("vxlan-77")
+    b.delete("brqtest")
 
 
 def test_verbs_are_idempotent_and_observable(make_netns: Callable[[str], str]) -> None:
     ns = make_netns("ip")
     netns.run(ns, ["ip", "link", "add", "name", "tapx", "type", "veth", "peer", "name", "tapy"])
-    with Netlink(ns) as nl:
-        for _ in range(2):
-            nl.add_bridge("brqtest")
-            nl.add_vxlan("vxlan-77", 77, "10.1.1.1", 4789, 1450)
-            nl.set_master("vxlan-77", "brqtest")
-            nl.set_master("tapx", "brqtest")
-            nl.set_up("vxlan-77")
-            nl.fdb_add("vxlan-77", "00:00:00:00:00:00", "10.1.1.2")
-            nl.fdb_add("vxlan-77", "00:00:00:00:00:00", "10.1.1.3")
-            nl.fdb_add("vxlan-77", "fa:16:3e:00:00:01", "10.1.1.2")
-        nl.fdb_add("vxlan-77", "fa:16:3e:00:00:01", "10.1.1.3")  # moved: replaced
-        obs = nl.observe()
-        # Two readers of the same kernel state must agree (iproute2 JSON vs pyroute2).
-        assert obs == observe_netlink(nl.ipr)
-        assert observe_linux(ns, vxlan_only=True).links == {"vxlan-77": obs.links["vxlan-77"]}
-        vx = obs.links["vxlan-77"]
-        assert vx.kind == "vxlan" and vx.master == "brqtest" and vx.up and vx.mtu == 1450
-        assert vx.vxlan == VxlanInfo(77, "10.1.1.1", 4789, False)
-        assert obs.links["tapx"].master == "brqtest"
-        assert obs.fdb["vxlan-77"] == {
-            FdbEntry("00:00:00:00:00:00", "10.1.1.2"), FdbEntry("00:00:00:00:00:00", "10.1.1.3"),
-            FdbEntry("fa:16:3e:00:00:01", "10.1.1.3")}
-        for _ in range(2):
-            nl.fdb_del("vxlan-77", "00:00:00:00:00:00", "10.1.1.3")
-            nl.set_nomaster("tapx")
-            nl.delete("vxlan-77")
-            nl.delete("brqtest")
-        obs = nl.observe()
-        assert "vxlan-77" not in obs.links and "brqtest" not in obs.links
-        assert obs.links["tapx"].master is None
+    b = IpBatch(ns)
+    for _ in range(2):
+        queue_build(b)
+    b.fdb_add("vxlan-77", "fa:16:3e:00:00:01", "10.1.1.3")  # moved: replaced
+    assert len(b) == 17
+    assert b.run() == [None] * 17 and len(b) == 0
+    obs = observe_linux(ns)
+    # Two readers of the same kernel state must agree (iproute2 JSON vs pyroute2).
+    with netns.iproute(ns) as ipr:
+        assert obs == observe_netlink(ipr)
+    assert observe_linux(ns, vxlan_only=True).links == {"vxlan-77": obs.links["vxlan-77"]}
+    assert read_links(ns, ["tapx", "vxlan-77", "nothere"]) == {
+        "tapx": obs.links["tapx"], "vxlan-77": obs.links["vxlan-77"], "nothere": None}
+    vx = obs.links["vxlan-77"]
+    assert vx.kind == "vxlan" and vx.master == "brqtest" and vx.up and vx.mtu == 1450
+    assert vx.vxlan == VxlanInfo(77, "10.1.1.1", 4789, False)
+    assert obs.links["tapx"].master == "brqtest"
+    assert obs.fdb["vxlan-77"] == {
+        FdbEntry("00:00:00:00:00:00", "10.1.1.2"), FdbEntry("00:00:00:00:00:00", "10.1.1.3"),
+        FdbEntry("fa:16:3e:00:00:01", "10.1.1.3")}
+    for _ in range(2):
+        queue_teardown(b)
+    assert b.run() == [None] * 10
+    obs = observe_linux(ns)
+    assert "vxlan-77" not in obs.links and "brqtest" not in obs.links
+    assert obs.links["tapx"].master is None
+
+
+def test_each_failure_is_told_for_its_own_verb(make_netns: Callable[[str], str]) -> None:
+    ns = make_netns("ipf")
+    netns.run(ns, ["ip", "link", "add", "name", "tapx", "type", "veth", "peer", "name", "tapy"])
+    b = IpBatch(ns)
+    b.set_up("nothere")                      # fails, the rest still runs
+    b.add_bridge("brqtest")
+    b.set_master("tapx", "brqnothere")       # iproute2 exits here without saying where ...
+    b.set_master("tapx", "brqtest")          # ... so the rest is run again one by one
+    b.set_mtu("tapx", 1400)
+    b.fdb_add("nothere", "00:00:00:00:00:00", "10.1.1.2")
+    errors = b.run()
+    assert [e is None for e in errors] == [False, True, False, True, True, False]
+    assert all("nothere" in (errors[i] or "") for i in (0, 2, 5))
+    tapx = observe_linux(ns).links["tapx"]
+    assert tapx.master == "brqtest" and tapx.mtu == 1400
+
+
+def test_nothing_but_names_and_addresses_reach_a_batch_line() -> None:
+    b = IpBatch("whatever")
+    for bad in (lambda: b.set_up("tap x"), lambda: b.delete("a#b"), lambda: b.set_up(""),
+                lambda: b.fdb_add("vxlan-1", "00:00:00:00:00:00", "10.0.0.1\nlink del eth0"),
+                lambda: b.fdb_del("vxlan-1", "FA:16:3E:00:00:01 dev lo", "10.0.0.1"),
+                lambda: b.add_vxlan("vxlan-1", 1, "not-an-ip", 4789, 1450)):
+        with pytest.raises(ValueError):
+            bad()
+    assert len(b) == 0
 
 
 def test_netns_create_delete_idempotent(prefix: str) -> None:

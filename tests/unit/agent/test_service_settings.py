@@ -8,7 +8,7 @@ import pytest
 
 from netplex import config
 from netplex.agent.linuxbridge import LinuxBridgeBackend
-from netplex.agent.monitor import LinkMonitor, OvsdbMonitor
+from netplex.agent.monitor import DeviceNews, LinkMonitor, OvsdbMonitor
 from netplex.agent.openvswitch import OvsBackend
 from netplex.agent.settings import AgentSettings, SettingsError
 
@@ -81,8 +81,8 @@ def test_validation_errors_say_what_to_do(kw: dict[str, object], needle: str) ->
     assert needle in exc.value.hint
 
 
-def test_link_monitor_reports_new_and_deleted_taps_once() -> None:
-    events: list[str] = []
+def test_link_monitor_reports_new_and_deleted_taps_once_by_name() -> None:
+    events: list[DeviceNews] = []
     mon = LinkMonitor("ns", events.append)
     lines = [
         "12: tapabc@if3: <BROADCAST,MULTICAST> mtu 1500 state DOWN",
@@ -91,7 +91,8 @@ def test_link_monitor_reports_new_and_deleted_taps_once() -> None:
         "Deleted 12: tapabc@if3: <BROADCAST,MULTICAST,UP> mtu 1500",
     ]
     got = [mon.interesting(line) for line in lines]
-    assert got == ["tapabc appeared", None, None, "tapabc deleted"]
+    assert got == [DeviceNews("tapabc appeared", "tapabc"), None, None,
+                   DeviceNews("tapabc deleted", "tapabc")]
     assert mon.argv[:3] == ["ip", "-n", "ns"]
 
 
@@ -102,4 +103,4 @@ def test_ovsdb_monitor_ignores_the_initial_dump_and_non_vm_rows() -> None:
     vm = '{"data":[["u","insert","tapabc",["map",[["iface-id","abc"]]],["set",[]]]],"headings":[]}'
     assert mon.interesting(initial) is None
     assert mon.interesting(vxlan) is None
-    assert mon.interesting(vm) == "OVS interface changed"
+    assert mon.interesting(vm) == DeviceNews("OVS interface changed")  # which one: not said

@@ -1,4 +1,8 @@
-"""Run a real ``netplex server`` process for end-to-end tests."""
+"""A real ``netplex server`` process on a free loopback port, for tests and benchmarks.
+
+(The lab starts its server through :mod:`netplex.lab.procs` instead: it must
+find and stop it again after its own crash.)
+"""
 
 from __future__ import annotations
 
@@ -20,14 +24,15 @@ def free_port() -> int:
 class ServerProcess:
     """``netplex server`` on a free loopback port with its own state directory."""
 
-    def __init__(self, workdir: Path, conf: str = "", port: int | None = None) -> None:
+    def __init__(self, workdir: Path, conf: str = "", port: int | None = None, *, workers: int | None = 1) -> None:
+        """``workers``: ``api_workers`` unless ``conf`` sets it (None: the server's default,
+        one per CPU); tests default to one, test machines being small."""
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.conf = self.dir / f"netplex-{self.port}.conf"
-        # One worker unless a test asks for more: test machines are small.
-        workers = "" if "api_workers" in conf else "api_workers = 1\n"
-        self.conf.write_text(f"[DEFAULT]\nbind_port = {self.port}\nstate_path = {self.dir}\n{workers}{conf}")
+        workers_line = "" if "api_workers" in conf or workers is None else f"api_workers = {workers}\n"
+        self.conf.write_text(f"[DEFAULT]\nbind_port = {self.port}\nstate_path = {self.dir}\n{workers_line}{conf}")
         self.log = self.dir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -71,3 +76,29 @@ class ServerProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    def pids(self) -> list[int]:
+        """The server process and its worker processes."""
+        assert self.proc is not None
+        pids = [self.proc.pid]
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[1]) == self.proc.pid:
+                    pids.append(int(p.name))
+        return pids
+
+    def rss_mib(self) -> float:
+        """Resident memory of the server and its worker processes together."""
+        total = 0
+        for pid in self.pids():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+            except OSError:
+                continue
+        return total / 1024
