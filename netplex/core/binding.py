@@ -430,16 +430,7 @@ def binding_dicts(session: Session, port_ids: Sequence[str]) -> dict[str, dict[s
 
 def segment_from_row(row: Any) -> Segment:
     """From a :class:`NetworkSegment` or a Core row of ``network_segments``."""
-    return Segment(
-        id=row.id,
-        network_id=row.network_id,
-        network_type=row.network_type,
-        physical_network=row.physical_network,
-        segmentation_id=row.segmentation_id,
-        is_dynamic=row.is_dynamic,
-        segment_index=row.segment_index,
-        name=row.name,
-    )
+    return Segment.from_row(row)
 
 
 def _connection(db: Session | Connection) -> Connection:

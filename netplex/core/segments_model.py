@@ -30,6 +30,20 @@ class Segment:
     segment_index: int = 0
     name: str | None = None
 
+    @classmethod
+    def from_row(cls, row: Any) -> Segment:
+        """From a ``network_segments`` row (ORM object or Core row)."""
+        return cls(
+            id=row.id,
+            network_id=row.network_id,
+            network_type=row.network_type,
+            physical_network=row.physical_network,
+            segmentation_id=row.segmentation_id,
+            is_dynamic=bool(row.is_dynamic),
+            segment_index=row.segment_index,
+            name=row.name,
+        )
+
     def as_provider_dict(self) -> dict[str, Any]:
         return {
             "provider:network_type": self.network_type,

@@ -438,18 +438,7 @@ class TypeManager:
 
     # -- reading segments --------------------------------------------------------
 
-    @staticmethod
-    def _to_segment(row: Any) -> Segment:
-        return Segment(
-            id=row.id,
-            network_id=row.network_id,
-            network_type=row.network_type,
-            physical_network=row.physical_network,
-            segmentation_id=row.segmentation_id,
-            is_dynamic=bool(row.is_dynamic),
-            segment_index=row.segment_index,
-            name=row.name,
-        )
+    _to_segment = staticmethod(Segment.from_row)
 
     _COLUMNS = _SEGMENT_COLUMNS
 
