@@ -573,8 +573,8 @@ class PortService:
     # -- read ------------------------------------------------------------------
 
     def get(self, ctx: Context, port_id: str) -> dict[str, Any]:
-        with self.core.db.read() as s:
-            return self._dicts(s, [self.get_row(s, ctx, port_id)])[0]
+        with self.core.db.read_conn() as conn:
+            return self._one_dict(conn, self._row(conn, ctx, port_id))
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         sql_filters, rest = query.split_filters(COLUMNS)
