@@ -16,6 +16,11 @@ the last network change).
 Revisions make it safe to mix snapshot and feed: a change at or below the
 cache's revision is already contained and is ignored, so a watcher that
 delivers a few old changes after a resync does no harm.
+
+:meth:`HostCache.desired` is computed again only after a change that can
+alter it: the feed echoes every status report of every agent, and on a big
+host rebuilding the desired state for each of those was a good part of the
+agent's work.
 """
 
 from __future__ import annotations
@@ -25,7 +30,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from netplex.agent.api import HostState
-from netplex.agent.model import HostDesired, desired_from_api, tunnel_ips_from_agents
+from netplex.agent.model import (
+    DESIRED_PORT_KEYS,
+    HostDesired,
+    PortSpec,
+    desired_from_api,
+    tunnel_ips_from_agents,
+)
 
 __all__ = ["Effect", "HostCache"]
 
@@ -52,6 +63,9 @@ class HostCache:
         self.agents: dict[str, dict[str, Any]] = {}
         #: Set once a snapshot has been loaded (an unloaded cache is never reconciled).
         self.loaded = False
+        self._desired: HostDesired | None = None
+        #: Local ports' specs, kept while their bodies do not change.
+        self._specs: dict[str, PortSpec] = {}
 
     def load(self, state: HostState) -> None:
         """Replace everything with a snapshot."""
@@ -60,6 +74,8 @@ class HostCache:
         self.ports = {str(p["id"]): dict(p) for p in state.ports if "id" in p}
         self.agents = {_agent_key(a): dict(a) for a in state.agents}
         self.loaded = True
+        self._desired = None
+        self._specs.clear()
 
     def local_port_ids(self) -> set[str]:
         return {pid for pid, p in self.ports.items() if p.get("binding:host_id") == self.host}
@@ -79,27 +95,40 @@ class HostCache:
         if resource == "port":
             return self._port(action, rid, body)
         if resource == "network":
-            return self._network(action, rid, body)
+            return self._changed(self._network(action, rid, body))
         if resource == "agent":
             key = _agent_key(body) if body else rid
             if action == "delete":
-                return Effect.APPLIED if self.agents.pop(key, None) is not None else Effect.IGNORED
+                return self._changed(Effect.APPLIED if self.agents.pop(key, None) is not None
+                                     else Effect.IGNORED)
             self.agents[key] = dict(body)
-            return Effect.APPLIED
+            return self._changed(Effect.APPLIED)
         if resource == "segment":
             net_id = body.get("network_id")
             return Effect.RESYNC if net_id in self.networks else Effect.IGNORED
         return Effect.IGNORED  # subnets and anything newer: nothing the data plane uses
 
+    def _changed(self, effect: Effect) -> Effect:
+        """``effect``; an applied change drops the desired state computed so far."""
+        if effect is Effect.APPLIED:
+            self._desired = None
+        return effect
+
     def _port(self, action: Any, pid: str, body: Mapping[str, Any]) -> Effect:
         if action == "delete":
-            return Effect.APPLIED if self.ports.pop(pid, None) is not None else Effect.IGNORED
+            self._specs.pop(pid, None)
+            return self._changed(Effect.APPLIED if self.ports.pop(pid, None) is not None
+                                 else Effect.IGNORED)
         net_id = body.get("network_id")
         local = body.get("binding:host_id") == self.host
         if local and net_id not in self.networks:
             return Effect.RESYNC
         if local or net_id in self.networks or pid in self.ports:
+            old = self.ports.get(pid)
             self.ports[pid] = dict(body)
+            if old is None or any(old.get(k) != body.get(k) for k in DESIRED_PORT_KEYS):
+                self._desired = None
+                self._specs.pop(pid, None)
             return Effect.APPLIED
         return Effect.IGNORED
 
@@ -130,9 +159,14 @@ class HostCache:
         return applied, resync, touched
 
     def desired(self) -> HostDesired:
-        """This host's desired data plane according to the cache."""
-        return desired_from_api(self.host, self.networks.values(), self.ports.values(),
-                                tunnel_ips_from_agents(self.agents.values()))
+        """This host's desired data plane according to the cache (the same object
+        until a change alters it)."""
+        if self._desired is None:
+            self._desired = desired_from_api(self.host, self.networks.values(),
+                                             self.ports.values(),
+                                             tunnel_ips_from_agents(self.agents.values()),
+                                             self._specs)
+        return self._desired
 
 
 def _agent_key(agent: Mapping[str, Any]) -> str:

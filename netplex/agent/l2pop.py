@@ -106,5 +106,6 @@ def plan_vxlan(
 def plan_stale_vxlan(observed: LinuxObserved, keep: Iterable[str]) -> list[Op]:
     """Delete ``vxlan-*`` devices that no wanted network uses any more."""
     keep = set(keep)
-    return [DeleteLink(name) for name, link in sorted(observed.links.items())
-            if link.kind == "vxlan" and name.startswith("vxlan-") and name not in keep]
+    return [DeleteLink(name) for name in sorted(
+        name for name, link in observed.links.items()
+        if link.kind == "vxlan" and name.startswith("vxlan-") and name not in keep)]

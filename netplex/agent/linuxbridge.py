@@ -1,4 +1,4 @@
-"""Linux bridge backend: one kernel bridge per network, VXLAN devices, netlink only.
+"""Linux bridge backend: one kernel bridge per network, VXLAN devices, kernel objects only.
 
 Per network with a local port:
 
@@ -23,29 +23,25 @@ L2pop flood list, which the hosts here handle easily.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from netplex.agent.kernel import apply_kernel, refresh
 from netplex.agent.l2pop import plan_stale_vxlan, plan_vxlan
 from netplex.agent.model import HostDesired, LinuxObserved, NetworkSpec, bridge_name, vxlan_name
 from netplex.agent.ops import (
-    AddFdb,
-    AddVxlan,
     AttachPort,
     DeleteBridge,
-    DeleteLink,
-    DelFdb,
     DetachPort,
     EnsureBridge,
     Op,
     Plan,
     SetLinkDown,
     SetLinkUp,
-    SetMtu,
 )
-from netplex.agent.reconcile import ApplyResult, PortStatus
-from netplex.linux.ip import Netlink, observe_linux
+from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
+from netplex.linux.ip import observe_linux, read_links
 
 __all__ = ["LinuxBridgeBackend", "LinuxBridgeConfig", "plan_linuxbridge", "port_status_linuxbridge"]
 
@@ -163,20 +159,23 @@ def plan_linuxbridge(desired: HostDesired, observed: LinuxObserved,
             elif link.up:
                 ops.append(SetLinkDown(port.device))
 
-    # Release what sits on our bridges but is not wanted anywhere. On an
-    # operator's mapped bridge only our own kind of device (taps) is touched.
-    for name, link in sorted(links.items()):
-        if link.master is None or name in placement:
-            continue
-        ours = link.master.startswith("brq") or (
-            link.master in mapped and name.startswith("tap"))
-        # (A brq bridge about to be deleted releases its ports by itself.)
-        if ours and (link.master in keep_bridges or link.master in mapped):
-            ops.append(DetachPort(name))
+    # Release what sits on our bridges but is not wanted anywhere.
+    stray = [name for name, link in links.items() if link.master is not None
+             and name not in placement and _releasable(name, link.master, keep_bridges, mapped)]
+    ops += [DetachPort(name) for name in sorted(stray)]
     ops += plan_stale_vxlan(observed, keep_vxlan)
-    ops += [DeleteBridge(name) for name, link in sorted(links.items())
-            if link.kind == "bridge" and name.startswith("brq") and name not in keep_bridges]
+    ops += [DeleteBridge(name) for name in sorted(
+        name for name, link in links.items()
+        if link.kind == "bridge" and name.startswith("brq") and name not in keep_bridges)]
     return Plan(ops=tuple(ops), problems=problems)
+
+
+def _releasable(name: str, master: str, keep_bridges: set[str], mapped: set[str]) -> bool:
+    """Whether an unwanted ``name`` on ``master`` is ours to release. On an operator's
+    mapped bridge only our own kind of device (taps) is touched; a brq bridge about
+    to be deleted releases its ports by itself."""
+    ours = master.startswith("brq") or (master in mapped and name.startswith("tap"))
+    return ours and (master in keep_bridges or master in mapped)
 
 
 def port_status_linuxbridge(desired: HostDesired, observed: LinuxObserved,
@@ -188,59 +187,33 @@ def port_status_linuxbridge(desired: HostDesired, observed: LinuxObserved,
         without error, so the wiring is right by construction; only presence counts.
     """
     out: dict[str, PortStatus] = {}
-    for port in desired.ports:
-        net = desired.network(port.network_id)
+    up = PortStatus(True)
+    for net in desired.active_networks():
         why = _problem(net, cfg, observed)
-        link = observed.links.get(port.device)
         br = _net_bridge(net, cfg)
         bridge = observed.links.get(br)
-        if why is not None:
-            out[port.port_id] = PortStatus(False, why)
-        elif not port.admin_state_up:
-            out[port.port_id] = PortStatus(False, "admin_state_up is false")
-        elif link is None:
-            out[port.port_id] = PortStatus(False, f"device {port.device} not present")
-        elif not converged and (
-                link.master != br or not link.up or bridge is None or not bridge.up):
-            out[port.port_id] = PortStatus(False, f"device {port.device} not wired to {br}")
-        else:
-            out[port.port_id] = PortStatus(True)
+        for port in desired.ports_of(net.network_id):
+            link = observed.links.get(port.device)
+            if why is not None:
+                out[port.port_id] = PortStatus(False, why)
+            elif not port.admin_state_up:
+                out[port.port_id] = PortStatus(False, "admin_state_up is false")
+            elif link is None:
+                out[port.port_id] = PortStatus(False, f"device {port.device} not present")
+            elif not converged and (
+                    link.master != br or not link.up or bridge is None or not bridge.up):
+                out[port.port_id] = PortStatus(False, f"device {port.device} not wired to {br}")
+            else:
+                out[port.port_id] = up
     return out
-
-
-def apply_netlink(nl: Netlink, op: Op) -> bool:
-    """Execute one kernel operation; False if ``op`` is not a kernel operation."""
-    match op:
-        case EnsureBridge(name):
-            nl.add_bridge(name)
-        case DeleteBridge(name) | DeleteLink(name):
-            nl.delete(name)
-        case AddVxlan(dev, vni, local_ip, port, mtu):
-            nl.add_vxlan(dev, vni, local_ip, port, mtu)
-        case SetLinkUp(name):
-            nl.set_up(name)
-        case SetLinkDown(name):
-            nl.set_down(name)
-        case SetMtu(name, mtu):
-            nl.set_mtu(name, mtu)
-        case AttachPort(dev, bridge):
-            nl.set_master(dev, bridge)
-        case DetachPort(dev):
-            nl.set_nomaster(dev)
-        case AddFdb(dev, mac, dst):
-            nl.fdb_add(dev, mac, dst)
-        case DelFdb(dev, mac, dst):
-            nl.fdb_del(dev, mac, dst)
-        case _:
-            return False
-    return True
 
 
 class LinuxBridgeBackend:
     """The Linux bridge data plane of one host (network namespace ``netns``; None = current).
 
-    Stateless between calls: everything it needs is re-read by :meth:`observe`,
-    so a fresh instance after an agent restart behaves like the old one.
+    Stateless between calls: everything it needs is re-read by :meth:`observe`
+    (or handed back by the caller, :meth:`observe_since`), so a fresh instance
+    after an agent restart behaves like the old one.
     """
 
     name = "linuxbridge"
@@ -252,6 +225,11 @@ class LinuxBridgeBackend:
     def observe(self) -> LinuxObserved:
         return observe_linux(self.netns)
 
+    def observe_since(self, baseline: Baseline, desired: HostDesired,
+                      devices: Collection[str]) -> LinuxObserved:
+        return refresh(baseline.observed, baseline.applied, desired, devices,
+                       lambda names: read_links(self.netns, names))
+
     def plan(self, desired: HostDesired, observed: LinuxObserved) -> Plan:
         return plan_linuxbridge(desired, observed, self.config)
 
@@ -260,14 +238,4 @@ class LinuxBridgeBackend:
         return port_status_linuxbridge(desired, observed, self.config, converged)
 
     def apply(self, ops: Sequence[Op]) -> ApplyResult:
-        errors: list[tuple[Op, str]] = []
-        applied = 0
-        with Netlink(self.netns) as nl:
-            for op in ops:
-                try:
-                    if not apply_netlink(nl, op):
-                        raise TypeError(f"not a Linux bridge operation: {op}")
-                    applied += 1
-                except Exception as exc:  # noqa: BLE001 - recorded, retried next pass
-                    errors.append((op, f"{type(exc).__name__}: {exc}"))
-        return ApplyResult(applied=applied, errors=tuple(errors))
+        return apply_kernel(self.netns, ops)

@@ -18,13 +18,14 @@ contains exactly the networks of its local ports.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from netplex.linux.ip import FdbEntry, LinkState, LinuxObserved, VxlanInfo
 
 __all__ = [
+    "DESIRED_PORT_KEYS",
     "FLOOD_MAC",
     "FdbEntry",
     "HostDesired",
@@ -129,6 +130,11 @@ class HostDesired:
     ports: tuple[PortSpec, ...] = ()
     remotes: tuple[RemoteEndpoint, ...] = ()
     _by_id: Mapping[str, NetworkSpec] = field(init=False, repr=False, compare=False)
+    # Grouped once: planners ask per network, and a host may have 1,000s of ports.
+    _ports_by_net: Mapping[str, tuple[PortSpec, ...]] = field(init=False, repr=False,
+                                                              compare=False)
+    _remotes_by_net: Mapping[str, tuple[RemoteEndpoint, ...]] = field(init=False, repr=False,
+                                                                      compare=False)
 
     def __post_init__(self) -> None:
         by_id = {n.network_id: n for n in self.networks}
@@ -138,20 +144,32 @@ class HostDesired:
             if p.network_id not in by_id:
                 raise ValueError(f"port {p.port_id} refers to unknown network {p.network_id}")
         object.__setattr__(self, "_by_id", by_id)
+        object.__setattr__(self, "_ports_by_net", _group(self.ports))
+        object.__setattr__(self, "_remotes_by_net", _group(self.remotes))
 
     def network(self, network_id: str) -> NetworkSpec:
         return self._by_id[network_id]
 
     def ports_of(self, network_id: str) -> tuple[PortSpec, ...]:
-        return tuple(p for p in self.ports if p.network_id == network_id)
+        return self._ports_by_net.get(network_id, ())
 
     def remotes_of(self, network_id: str) -> tuple[RemoteEndpoint, ...]:
-        return tuple(r for r in self.remotes if r.network_id == network_id)
+        return self._remotes_by_net.get(network_id, ())
 
     def active_networks(self) -> tuple[NetworkSpec, ...]:
         """Networks with at least one local port (the ones this host instantiates)."""
-        used = {p.network_id for p in self.ports}
-        return tuple(n for n in self.networks if n.network_id in used)
+        return tuple(n for n in self.networks if n.network_id in self._ports_by_net)
+
+
+_Item = TypeVar("_Item", PortSpec, RemoteEndpoint)
+
+
+def _group(items: Iterable[_Item]) -> dict[str, tuple[_Item, ...]]:
+    """Items by network id, each group in the original order."""
+    groups: dict[str, list[_Item]] = {}
+    for item in items:
+        groups.setdefault(item.network_id, []).append(item)
+    return {nid: tuple(group) for nid, group in groups.items()}
 
 
 # --- Observed Open vSwitch state ---------------------------------------------
@@ -232,11 +250,34 @@ def _is_bound(port: Mapping[str, Any]) -> bool:
         port.get("binding:vif_type", "") not in _UNBOUND_VIF_TYPES)
 
 
+#: The port attributes :func:`desired_from_api` reads (keep the two together): a
+#: change to anything else - ``status`` above all, which every agent report
+#: changes - cannot change any host's desired state.
+DESIRED_PORT_KEYS = frozenset({"id", "network_id", "binding:host_id", "binding:vif_type",
+                               "mac_address", "fixed_ips", "admin_state_up"})
+
+
+def _fixed_ips(port: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple([ip["ip_address"] for ip in port.get("fixed_ips") or ()])
+
+
+def _port_spec(port: Mapping[str, Any], memo: MutableMapping[str, PortSpec] | None) -> PortSpec:
+    spec = memo.get(port["id"]) if memo is not None else None
+    if spec is None:
+        spec = PortSpec(port_id=port["id"], network_id=port["network_id"],
+                        mac=port["mac_address"], fixed_ips=_fixed_ips(port),
+                        admin_state_up=bool(port.get("admin_state_up", True)))
+        if memo is not None:
+            memo[spec.port_id] = spec
+    return spec
+
+
 def desired_from_api(
     host: str,
     networks: Iterable[Mapping[str, Any]],
     ports: Iterable[Mapping[str, Any]],
     tunnel_ips: Mapping[str, str],
+    specs: MutableMapping[str, PortSpec] | None = None,
 ) -> HostDesired:
     """Translate Neutron v2.0 resource dicts into this host's :class:`HostDesired`.
 
@@ -246,6 +287,9 @@ def desired_from_api(
     :param ports: all ports the agent knows about, on any host: local ones
         become :class:`PortSpec`, remote ones on VXLAN networks feed L2 population.
     :param tunnel_ips: host -> tunnel endpoint (see :func:`tunnel_ips_from_agents`).
+    :param specs: local ports' :class:`PortSpec` by port id, reused and filled in;
+        the caller drops a port's entry whenever one of its :data:`DESIRED_PORT_KEYS`
+        changes (:class:`~netplex.agent.cache.HostCache` does).
 
     A port counts as present on a host once it is bound there (vif_type not
     unbound/binding_failed); we do not wait for ACTIVE, because ACTIVE is what
@@ -259,18 +303,14 @@ def desired_from_api(
         net = nets.get(p.get("network_id", ""))
         if net is None or not _is_bound(p):
             continue
-        ips = tuple(ip["ip_address"] for ip in p.get("fixed_ips") or ())
         if p["binding:host_id"] == host:
-            local.append(PortSpec(
-                port_id=p["id"], network_id=net.network_id, mac=p["mac_address"],
-                fixed_ips=ips, admin_state_up=bool(p.get("admin_state_up", True)),
-            ))
+            local.append(_port_spec(p, specs))
         elif net.network_type == "vxlan":
             tip = tunnel_ips.get(p["binding:host_id"])
             if tip is None:
                 continue
             entries = remote.setdefault((net.network_id, tip), set())
-            for ip in ips or ("",):
+            for ip in _fixed_ips(p) or ("",):
                 entries.add((p["mac_address"].lower(), ip))
     used = {p.network_id for p in local}
     own_ip = tunnel_ips.get(host)

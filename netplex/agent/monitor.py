@@ -10,7 +10,9 @@ poll (Linux bridge) or watch OVSDB (Open vSwitch); we watch:
   - a line per row change; only rows carrying an ``iface-id`` (VM ports) count.
 
 Our own changes to existing taps (set master, set up, re-tag) are therefore
-not news, and do not cause a second pass. Each monitor is a child process
+not news, and do not cause a second pass. A link event names its device, so
+the next pass re-reads just that device (see
+:meth:`netplex.agent.reconcile.Backend.observe_since`). Each monitor is a child process
 that dies with the agent (``PR_SET_PDEATHSIG``), so a SIGKILLed agent leaves
 no stray monitors behind. The loop also re-checks missing devices on a timer,
 so a monitor that dies (or an event that is lost) only delays wiring.
@@ -26,8 +28,9 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-__all__ = ["DeviceMonitor", "LinkMonitor", "OvsdbMonitor", "set_pdeathsig"]
+__all__ = ["DeviceMonitor", "DeviceNews", "LinkMonitor", "OvsdbMonitor", "set_pdeathsig"]
 
 LOG = logging.getLogger(__name__)
 
@@ -42,21 +45,30 @@ def set_pdeathsig() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceNews:
+    """Something happened to a VM device."""
+
+    why: str
+    #: The device, when the monitor can tell (None: anything may have changed).
+    device: str | None = None
+
+
 class DeviceMonitor:
     """Runs one monitor command and calls ``notify`` for lines that are news.
 
     :meth:`interesting` decides per line; subclasses define it.
     """
 
-    def __init__(self, argv: Sequence[str], notify: Callable[[str], None]) -> None:
+    def __init__(self, argv: Sequence[str], notify: Callable[[DeviceNews], None]) -> None:
         self.argv = list(argv)
         self.notify = notify
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
-    def interesting(self, line: str) -> str | None:
-        """A short reason when ``line`` is news, else None."""
+    def interesting(self, line: str) -> DeviceNews | None:
+        """What ``line`` tells, when it is news; else None."""
         raise NotImplementedError
 
     def start(self) -> None:
@@ -73,12 +85,12 @@ class DeviceMonitor:
         assert proc is not None and proc.stdout is not None
         for line in proc.stdout:
             try:
-                why = self.interesting(line)
+                news = self.interesting(line)
             except Exception:  # noqa: BLE001 - a parse problem must not kill the monitor
                 LOG.exception("monitor %s: cannot parse %r", self.argv[0], line[:200])
-                why = "unparsed event"
-            if why:
-                self.notify(why)
+                news = DeviceNews("unparsed event")
+            if news is not None:
+                self.notify(news)
         if not self._stopped.is_set():
             LOG.warning("device monitor %r exited (code %s); relying on periodic checks",
                         " ".join(self.argv), proc.poll())
@@ -101,14 +113,14 @@ class DeviceMonitor:
 class LinkMonitor(DeviceMonitor):
     """``ip monitor link`` in namespace ``netns``: new or deleted ``tap*`` devices."""
 
-    def __init__(self, netns: str | None, notify: Callable[[str], None],
+    def __init__(self, netns: str | None, notify: Callable[[DeviceNews], None],
                  prefix: str = "tap") -> None:
         super().__init__(["ip", *(["-n", netns] if netns else []), "-o", "monitor", "link"],
                          notify)
         self.prefix = prefix
         self._seen: set[str] = set()
 
-    def interesting(self, line: str) -> str | None:
+    def interesting(self, line: str) -> DeviceNews | None:
         m = _LINK_LINE.match(line.strip())
         if m is None:
             return None
@@ -117,21 +129,21 @@ class LinkMonitor(DeviceMonitor):
             return None
         if deleted:
             self._seen.discard(name)
-            return f"{name} deleted"
+            return DeviceNews(f"{name} deleted", name)
         if name in self._seen:
             return None
         self._seen.add(name)
-        return f"{name} appeared"
+        return DeviceNews(f"{name} appeared", name)
 
 
 class OvsdbMonitor(DeviceMonitor):
     """``ovsdb-client monitor`` of the Interface table: VM ports added, removed, given an ofport."""
 
-    def __init__(self, db_socket: str, notify: Callable[[str], None]) -> None:
+    def __init__(self, db_socket: str, notify: Callable[[DeviceNews], None]) -> None:
         super().__init__(["ovsdb-client", "monitor", db_socket, "Open_vSwitch", "Interface",
                           "name,external_ids,ofport", "--format=json"], notify)
 
-    def interesting(self, line: str) -> str | None:
+    def interesting(self, line: str) -> DeviceNews | None:
         if '"initial"' in line:
             return None  # the dump at start: the first pass reads everything anyway
-        return "OVS interface changed" if "iface-id" in line else None
+        return DeviceNews("OVS interface changed") if "iface-id" in line else None

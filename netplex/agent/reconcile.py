@@ -6,20 +6,27 @@ full resync: both paths are the same function (events are hints, the resync is
 truth — STYLE "What to absorb" 10). A pass on an already-correct host makes no
 change at all, which is what keeps VMs' traffic undisturbed across agent
 restarts.
+
+Observing everything is the expensive part of a pass on a big host, so an
+event-driven pass may start from the :class:`Baseline` the previous pass left
+(its snapshot plus the operations it applied) and let the backend re-read
+only what others change (:meth:`Backend.observe_since`). A pass without a
+baseline - the first one, every full resync, after any error - observes
+everything.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from netplex.agent.model import HostDesired
 from netplex.agent.ops import Op, Plan
 
-__all__ = ["ApplyResult", "Backend", "PortStatus", "ReconcileResult", "reconcile"]
+__all__ = ["ApplyResult", "Backend", "Baseline", "PortStatus", "ReconcileResult", "reconcile"]
 
 LOG = logging.getLogger(__name__)
 
@@ -39,13 +46,35 @@ class ApplyResult:
     errors: tuple[tuple[Op, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a pass leaves for the next: the host as it saw it, and the operations it
+    then applied without error (so ``observed`` plus ``applied`` is the host now,
+    as far as the agent's own doing goes)."""
+
+    observed: Any
+    applied: tuple[Op, ...] = ()
+
+
 class Backend(Protocol):
     """What every data-plane backend offers. ``plan`` and ``port_status`` are pure."""
 
     name: str
 
     def observe(self) -> Any:
-        """Read the current data-plane state of this host."""
+        """Read the current data-plane state of this host, all of it."""
+        ...
+
+    def observe_since(self, baseline: Baseline, desired: HostDesired,
+                      devices: Collection[str]) -> Any:
+        """The current state, starting from ``baseline`` instead of reading everything.
+
+        What only the agent changes is taken from the baseline; what others
+        change (VM devices plugged or unplugged) is read again: at least the
+        devices of ``desired``'s ports the baseline lacks, and ``devices``
+        (named by a device monitor since). A backend that cannot do this
+        more cheaply returns :meth:`observe`.
+        """
         ...
 
     def plan(self, desired: HostDesired, observed: Any) -> Plan:
@@ -73,6 +102,12 @@ class ReconcileResult:
     #: port_id -> status after this pass.
     ports: dict[str, PortStatus] = field(default_factory=dict)
     seconds: float = 0.0
+    #: Where the next pass may start from.
+    baseline: Baseline | None = None
+    #: Whether this pass read everything (no baseline given).
+    full: bool = True
+    #: Seconds spent per phase (observe, plan, apply, status), for the log.
+    phases: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:
@@ -87,13 +122,23 @@ class ReconcileResult:
         return {pid for pid, st in self.ports.items() if not st.up}
 
 
-def reconcile(backend: Backend, desired: HostDesired) -> ReconcileResult:
-    """Make ``backend``'s host match ``desired``; return what was done and port status."""
-    start = time.monotonic()
-    observed = backend.observe()
+def reconcile(backend: Backend, desired: HostDesired, baseline: Baseline | None = None,
+              devices: Collection[str] = ()) -> ReconcileResult:
+    """Make ``backend``'s host match ``desired``; return what was done and port status.
+
+    :param baseline: what the previous pass left (:attr:`ReconcileResult.baseline`);
+        None observes everything.
+    :param devices: devices a monitor reported since the baseline was taken.
+    """
+    phases = _Phases()
+    observed = (backend.observe() if baseline is None
+                else backend.observe_since(baseline, desired, devices))
+    phases.done("observe")
     plan = backend.plan(desired, observed)
+    phases.done("plan")
     result = ApplyResult()
     converged = True
+    after = Baseline(observed)
     if plan.ops:
         LOG.info("%s: applying %d operation(s)", backend.name, len(plan.ops))
         for op in plan.ops:
@@ -105,11 +150,29 @@ def reconcile(backend: Backend, desired: HostDesired) -> ReconcileResult:
             # Something did not happen: judge ports by what is really there.
             observed = backend.observe()
             converged = False
+            after = Baseline(observed)
+        else:
+            after = Baseline(observed, plan.ops)
+    phases.done("apply")
     for nid, why in plan.problems.items():
         LOG.warning("%s: network %s not built: %s", backend.name, nid, why)
     # After an error-free apply the host matches the plan by construction, so
     # a second snapshot (the slowest part of a pass on a big host) is skipped;
     # the periodic full resync catches anything the kernel quietly undid.
     ports = backend.port_status(desired, observed, converged)
-    return ReconcileResult(plan=plan, apply=result, ports=ports,
-                           seconds=time.monotonic() - start)
+    phases.done("status")
+    return ReconcileResult(plan=plan, apply=result, ports=ports, seconds=phases.total(),
+                           baseline=after, full=baseline is None, phases=phases.seconds)
+
+
+class _Phases:
+    def __init__(self) -> None:
+        self.start = self._last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def done(self, phase: str) -> None:
+        now = time.monotonic()
+        self.seconds[phase], self._last = now - self._last, now
+
+    def total(self) -> float:
+        return self._last - self.start

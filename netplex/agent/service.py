@@ -10,16 +10,22 @@ are synchronous, and a reconcile pass is CPU + subprocess work anyway):
     device monitors  ── "tap appeared" ────────────┼──> queue ──> worker (the only
     (ip monitor / ovsdb-client monitor)            │              owner of cache,
     timers (resync, retries, device re-check) ─────┘              backend, statuses)
-    reporter thread  <── up/down to send ── worker;  ── POST device-status ──> server
+    reporter threads <── up/down to send ── worker;  ── POST device-status ──> server
 
 The worker is the only thread that touches the cache, the data plane and the
 status bookkeeping, so none of those needs a lock; other threads only put
 events on a queue (the reporter gets its work through its own small queue,
-so the next pass does not wait for the server to commit the last statuses).
-The worker takes a batch: everything already queued, then waits
-``coalesce`` (30 ms) and takes what arrived meanwhile, and does at most one
-reconcile pass for the whole batch - 100 ports bound in a burst cost a few
-passes, not 100.
+so the next pass does not wait for the server to commit the last statuses;
+two calls may be in flight, never two for the same port).
+The worker takes a batch: everything already queued (events that waited
+while the last pass ran have waited long enough), or else the first event
+to come plus whatever arrives within ``coalesce`` (10 ms), and does at most
+one reconcile pass for the whole batch - 100 ports bound in a burst cost a
+few passes, not 100. While a device monitor runs, an event-driven pass
+starts from what the previous pass left and re-reads only the devices that
+others may have changed (see :mod:`netplex.agent.reconcile`); the first
+pass, every full resync and any pass after an error or a monitor restart
+read everything.
 
 Safety rules (why the code is shaped like this):
 
@@ -61,12 +67,12 @@ from typing import Any
 from netplex.agent.api import FeedCompacted, HostState, HttpServerApi, ServerApi
 from netplex.agent.cache import HostCache
 from netplex.agent.model import HostDesired
-from netplex.agent.monitor import DeviceMonitor, LinkMonitor, OvsdbMonitor
-from netplex.agent.reconcile import Backend, PortStatus, ReconcileResult, reconcile
+from netplex.agent.monitor import DeviceMonitor, DeviceNews, LinkMonitor, OvsdbMonitor
+from netplex.agent.reconcile import Backend, Baseline, PortStatus, ReconcileResult, reconcile
 from netplex.agent.settings import AgentSettings
 from netplex.client import ApiError, ClientError, ConnectionFailed
 
-__all__ = ["AgentError", "AgentService", "AgentStats", "Backoff"]
+__all__ = ["AgentError", "AgentService", "AgentStats", "Backoff", "MonitorFactory"]
 
 LOG = logging.getLogger(__name__)
 
@@ -74,6 +80,16 @@ LOG = logging.getLogger(__name__)
 _STATUS_UP = {"ACTIVE": True, "DOWN": False}
 #: The longest the worker sleeps without a reason (it re-checks its timers then).
 _IDLE = 60.0
+
+#: Makes the device monitor of a host: (settings, where to send news) -> monitor.
+MonitorFactory = Callable[[AgentSettings, Callable[[DeviceNews], None]], DeviceMonitor]
+
+
+def _default_monitor(settings: AgentSettings, notify: Callable[[DeviceNews], None]) -> DeviceMonitor:
+    """``ip monitor link`` on Linux bridge hosts, ``ovsdb-client monitor`` on OVS hosts."""
+    if settings.mechanism == "linuxbridge":
+        return LinkMonitor(settings.netns or None, notify)
+    return OvsdbMonitor(settings.ovs_db, notify)
 
 
 class AgentError(RuntimeError):
@@ -111,6 +127,8 @@ class _Changes:
 @dataclass(frozen=True)
 class _Device:
     why: str
+    #: The device concerned; None: any device may have changed.
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +140,7 @@ class _Resync:
 
 @dataclass(frozen=True)
 class _Reported:
-    """The reporter thread finished a device-status call (``error`` None: success)."""
+    """A reporter thread finished a device-status call (``error`` None: success)."""
 
     changes: Mapping[str, bool]
     error: Exception | None = None
@@ -136,15 +154,28 @@ _Event = _Changes | _Device | _Resync | _Reported | _Stop
 
 
 class _Reporter:
-    """Sends device status from its own thread; merges what piles up meanwhile."""
+    """Sends device status from its own threads; merges what piles up meanwhile.
+
+    Up to ``senders`` calls are in flight: with one, a port wired while a call
+    was under way waited for it (half a server round trip on average, the
+    largest share of the agent's part of a bind burst). A port is never in
+    two calls at once, so the server sees each port's reports in order.
+    """
 
     def __init__(self, api_factory: Callable[[], ServerApi],
                  send: Callable[[ServerApi, Mapping[str, bool]], None],
-                 done: Callable[[_Reported], None], stop: threading.Event) -> None:
+                 done: Callable[[_Reported], None], stop: threading.Event,
+                 senders: int = 2) -> None:
         self._api_factory, self._send, self._done, self._stop = api_factory, send, done, stop
         self._pending: dict[str, bool] = {}
+        self._in_flight: set[str] = set()
         self._cond = threading.Condition()
-        self.thread = threading.Thread(target=self._run, name="agent-reporter", daemon=True)
+        self.threads = [threading.Thread(target=self._run, name=f"agent-reporter-{i}", daemon=True)
+                        for i in range(senders)]
+
+    def start(self) -> None:
+        for t in self.threads:
+            t.start()
 
     def submit(self, changes: Mapping[str, bool]) -> None:
         with self._cond:
@@ -153,26 +184,40 @@ class _Reporter:
 
     def wake(self) -> None:
         with self._cond:
-            self._cond.notify()
+            self._cond.notify_all()
+
+    def _take(self) -> dict[str, bool]:
+        """(Lock held.) The pending reports of ports not in a call right now."""
+        batch = {pid: up for pid, up in self._pending.items() if pid not in self._in_flight}
+        for pid in batch:
+            del self._pending[pid]
+        self._in_flight |= batch.keys()
+        return batch
 
     def _run(self) -> None:
         api = self._api_factory()
         try:
             while not self._stop.is_set():
                 with self._cond:
-                    while not self._pending and not self._stop.is_set():
+                    batch = self._take()
+                    while not batch and not self._stop.is_set():
                         self._cond.wait(1.0)
-                    batch, self._pending = self._pending, {}
-                if not batch:
-                    continue
-                try:
-                    self._send(api, batch)
-                except ClientError as exc:
-                    self._done(_Reported(batch, exc))
-                else:
-                    self._done(_Reported(batch, None))
+                        batch = self._take()
+                if batch:
+                    self._done(self._call(api, batch))
         finally:
             api.close()
+
+    def _call(self, api: ServerApi, batch: dict[str, bool]) -> _Reported:
+        try:
+            self._send(api, batch)
+        except ClientError as exc:
+            return _Reported(batch, exc)
+        finally:
+            with self._cond:
+                self._in_flight -= batch.keys()
+                self._cond.notify_all()  # reports held back for these ports may go now
+        return _Reported(batch, None)
 
 
 @dataclass
@@ -202,13 +247,16 @@ class AgentService:
     :param api_factory: makes a :class:`ServerApi`; called once per thread
         (worker, watcher, heartbeat), so each has its own connections.
     :param backend: the data plane; default :meth:`AgentSettings.backend`.
-    :param monitors: start device monitors (off in unit tests).
+    :param monitors: start device monitors (off in unit tests). Without a
+        running monitor every pass reads the whole data plane.
+    :param monitor_factory: makes the monitor (default: by mechanism).
     """
 
     def __init__(self, settings: AgentSettings,
                  api_factory: Callable[[], ServerApi] | None = None,
                  backend: Backend | None = None, *, monitors: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 monitor_factory: MonitorFactory = _default_monitor) -> None:
         self.settings = settings
         self._api_factory = api_factory or (
             lambda: HttpServerApi(settings.server_url, settings.agent_token or None))
@@ -216,6 +264,7 @@ class AgentService:
         self.cache = HostCache(settings.host)
         self._clock = clock
         self._use_monitors = monitors
+        self._monitor_factory = monitor_factory
         self._q: queue.Queue[_Event] = queue.Queue()
         self._stop = threading.Event()
         #: Set once the first snapshot has been reconciled (tests and the lab wait on it).
@@ -230,6 +279,10 @@ class AgentService:
         # Worker-only state.
         self._desired: HostDesired | None = None
         self._status: dict[str, PortStatus] = {}
+        #: Where the next event-driven pass starts (None: observe everything).
+        self._baseline: Baseline | None = None
+        #: Devices the monitor named since the last pass.
+        self._devices: set[str] = set()
         self._sent: dict[str, bool] = {}
         self._need_pass = False
         self._pass_due: float | None = None
@@ -323,8 +376,8 @@ class AgentService:
         self.ready.set()
         self._spawn(self._watch, "watcher")
         self._reporter = _Reporter(self._api_factory, self._send_status, self._q.put, self._stop)
-        self._reporter.thread.start()
-        self._threads.append(self._reporter.thread)
+        self._reporter.start()
+        self._threads += self._reporter.threads
         while not self._stop.is_set():
             batch = self._next_batch(self._until_next_deadline())
             if any(isinstance(ev, _Stop) for ev in batch):
@@ -337,19 +390,21 @@ class AgentService:
         t.start()
 
     def _start_monitors(self) -> None:
-        def notify(why: str) -> None:
-            self._q.put(_Device(why))
+        def notify(news: DeviceNews) -> None:
+            self._q.put(_Device(news.why, news.device))
 
-        s = self.settings
-        mon: DeviceMonitor = (LinkMonitor(s.netns or None, notify) if s.mechanism == "linuxbridge"
-                              else OvsdbMonitor(s.ovs_db, notify))
+        mon = self._monitor_factory(self.settings, notify)
         self._monitor_checked = self._clock()
         try:
             mon.start()
             self._monitors = [mon]
         except OSError as exc:
             LOG.warning("cannot start device monitor %s (%s); devices are re-checked every %gs",
-                        mon.argv[0], exc, s.device_recheck)
+                        mon.argv[0], exc, self.settings.device_recheck)
+
+    def _devices_watched(self) -> bool:
+        """Whether a running monitor tells us when VM devices change."""
+        return bool(self._monitors) and all(m.alive() for m in self._monitors)
 
     def _check_monitors(self) -> None:
         """Restart a device monitor that died (e.g. ovsdb-server restarted), at most every 5 s."""
@@ -361,7 +416,8 @@ class AgentService:
                 m.stop()
             LOG.info("restarting the device monitor")
             self._start_monitors()
-            self._need_pass = True  # events may have been missed meanwhile
+            # Events may have been missed meanwhile: look at everything.
+            self._need_pass, self._baseline = True, None
 
     # --- heartbeat -----------------------------------------------------------------------
 
@@ -444,11 +500,14 @@ class AgentService:
     # --- the worker ---------------------------------------------------------------------------
 
     def _next_batch(self, timeout: float) -> list[_Event]:
+        batch: list[_Event] = []
+        self._drain(batch)
+        if batch:
+            return batch  # they waited while the last pass ran: no point waiting more
         try:
-            first = self._q.get(timeout=max(0.0, timeout))
+            batch.append(self._q.get(timeout=max(0.0, timeout)))
         except queue.Empty:
             return []
-        batch = [first]
         self._drain(batch)
         if self.settings.coalesce > 0 and any(isinstance(e, _Changes | _Device) for e in batch):
             self._stop.wait(self.settings.coalesce)
@@ -477,6 +536,10 @@ class AgentService:
             elif isinstance(ev, _Device):
                 LOG.debug("device event: %s", ev.why)
                 self._need_pass = True
+                if ev.device is None:
+                    self._baseline = None
+                else:
+                    self._devices.add(ev.device)
             elif isinstance(ev, _Reported):
                 self._reported(ev)
         if changes:
@@ -499,7 +562,7 @@ class AgentService:
         if self._pass_due is not None and now >= self._pass_due:
             self._need_pass = True
         desired = self.cache.desired()
-        if self._need_pass or desired != self._desired:
+        if self._need_pass or (desired is not self._desired and desired != self._desired):
             self._reconcile(desired)
         if self._report_due is None or now >= self._report_due:
             self._report_status()
@@ -543,7 +606,7 @@ class AgentService:
         LOG.info("full resync (%s): revision %d, %d network(s), %d port(s) (%d local), "
                  "%d agent(s)", why.why, state.revision, len(state.networks), len(state.ports),
                  local, len(state.agents))
-        self._reconcile(self.cache.desired())
+        self._reconcile(self.cache.desired(), full=True)
         self._report_status()
         elapsed = self._clock() - start
         with self._stats_lock:
@@ -581,16 +644,20 @@ class AgentService:
             self._watch_from = revision
         self._resumed.set()
 
-    def _reconcile(self, desired: HostDesired) -> ReconcileResult | None:
+    def _reconcile(self, desired: HostDesired, full: bool = False) -> ReconcileResult | None:
+        """One pass; ``full`` (or no monitor to say which devices changed) reads everything."""
         now = self._clock()
+        baseline = None if full or not self._devices_watched() else self._baseline
         try:
-            res = reconcile(self.backend, desired)
+            res = reconcile(self.backend, desired, baseline, frozenset(self._devices))
         except Exception as exc:  # noqa: BLE001 - e.g. ovs-vswitchd down: retry later
             delay = self._pass_backoff.next()
             LOG.warning("reconcile failed (%s: %s); retrying in %.1fs", type(exc).__name__,
                         exc, delay)
-            self._need_pass, self._pass_due = True, now + delay
+            self._need_pass, self._pass_due, self._baseline = True, now + delay, None
             return None
+        self._baseline = res.baseline
+        self._devices.clear()
         self._desired = desired
         self._need_pass = False
         self._status = dict(res.ports)
@@ -606,12 +673,14 @@ class AgentService:
             # A bound port without its device yet: the monitors usually tell us
             # first; the timer is the safety net.
             self._pass_due = (self._clock() + self.settings.device_recheck) if waiting else None
+        kind = "full" if res.full else "event"
+        phases = ", ".join(f"{k} {v * 1000:.0f}" for k, v in res.phases.items())
         if res.plan.ops:
-            LOG.info("pass: %d operation(s) in %.0f ms, %d error(s); ports up %d, down %d",
-                     len(res.plan.ops), res.seconds * 1000, len(res.apply.errors),
+            LOG.info("%s pass: %d operation(s) in %.0f ms (%s), %d error(s); ports up %d, down %d",
+                     kind, len(res.plan.ops), res.seconds * 1000, phases, len(res.apply.errors),
                      len(res.up), len(res.down))
         else:
-            LOG.debug("pass: nothing to do (%.0f ms)", res.seconds * 1000)
+            LOG.debug("%s pass: nothing to do (%.0f ms: %s)", kind, res.seconds * 1000, phases)
         with self._stats_lock:
             st = self._stats
             st.passes += 1
@@ -626,7 +695,7 @@ class AgentService:
     def _report_status(self) -> None:
         """Send up/down for ports whose state the server does not show yet.
 
-        While the agent runs, sending is the reporter thread's job, so the
+        While the agent runs, sending is the reporter threads' job, so the
         worker starts the next pass while the server commits the statuses
         (under load the two take about as long as each other). ``_sent`` is
         updated at hand-off; a failed report is taken back (:meth:`_reported`).

@@ -87,8 +87,9 @@ class AgentSettings:
     availability_zone: str = "nova"
     #: Long-poll timeout (server caps it at 60).
     poll_timeout: float = 25.0
-    #: After a change arrives, wait this long for more before reconciling once.
-    coalesce: float = 0.03
+    #: After a change arrives at an idle agent, wait this long for more before
+    #: reconciling once (changes that queued up during a pass are taken at once).
+    coalesce: float = 0.01
     #: While a bound port has no device, look again this often (monitors usually beat it).
     device_recheck: float = 2.0
 

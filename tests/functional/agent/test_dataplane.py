@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from netplex.agent.model import FLOOD_MAC, bridge_name
+from netplex.agent.ops import AddVxlan, AttachPort, EnsureBridge, EnsureTag, Op, SetLinkUp
+from netplex.agent.reconcile import reconcile
 from netplex.linux import netns
 from netplex.linux.ovs import OvsInstance
 
@@ -190,3 +192,56 @@ def test_restart_keeps_traffic_and_converges_missed_changes(lab: Lab) -> None:
     assert tags_before == {tap: h2.ovs.vsctl("get", "Port", tap, "tag").strip()
                            for tap in tags_before}
     assert_idle(lab)
+
+
+def test_event_passes_from_a_baseline_plan_what_a_full_observe_would(lab: Lab) -> None:
+    h1 = lab.add_host("h1", "lb")
+    h2 = lab.add_host("h2", "lb")
+    net = lab.cloud.add_network("vxlan", 5001)
+    vm1 = lab.add_vm("vm1", h1, net, "192.168.50.1")
+    vm2 = lab.add_vm("vm2", h1, net, "192.168.50.2")
+    lab.add_vm("vm3", h2, net, "192.168.50.3")
+    backend = h1.backend()
+    res = reconcile(backend, lab.cloud.desired("h1"))
+    assert res.full and not res.apply.errors
+    # While "the agent runs": a VM on a new network here (bridge and VXLAN device
+    # created by the next pass), a remote VM (FDB), and a local VM unplugged
+    # (the device monitor names its tap).
+    other = lab.cloud.add_network("vxlan", 5002)
+    vm4 = lab.add_vm("vm4", h1, other, "192.168.51.4")
+    vm5 = lab.add_vm("vm5", h2, net, "192.168.50.5")
+    lab.add_vm("vm6", h2, other, "192.168.51.6")
+    lab.remove_vm(vm2)
+    for _ in range(2):  # the second pass starts from a baseline with devices the first made
+        desired = lab.cloud.desired("h1")
+        since = backend.observe_since(res.baseline, desired, {vm2.tap})
+        assert backend.plan(desired, since) == backend.plan(desired, backend.observe())
+        res = reconcile(backend, desired, res.baseline, {vm2.tap})
+        assert not res.full and not res.apply.errors
+    assert not res.plan.ops
+    lab.converge([h2])
+    assert res.up == {vm1.port_id, vm4.port_id}
+    assert lab.ping(vm1, vm5.ip) and lab.ping(vm4, lab.vms["vm6"].ip)
+    assert_idle(lab)
+
+
+def test_a_failing_operation_is_told_apart_and_the_others_still_happen(lab: Lab) -> None:
+    lb = lab.add_host("h1", "lb")
+    ov = lab.add_host("h2", "ovs")
+    assert ov.ovs is not None
+    ov.ovs.vsctl("add-br", "br-int", "--", "set", "Bridge", "br-int", "datapath_type=netdev")
+    for i in range(3):
+        ov.ovs.vsctl("add-port", "br-int", f"tapok{i}", "--",
+                     "set", "Interface", f"tapok{i}", "type=internal")
+    bad_kernel = AttachPort("eth1", "brqmissing")
+    bad_ovsdb = EnsureTag("tapmissing", 7, "net")
+    res = lb.backend().apply([EnsureBridge("brqa"), bad_kernel, AttachPort("eth1", "brqa"),
+                              AddVxlan("vxlan-9", 9, lb.ip, 4789, 1450), SetLinkUp("vxlan-9")])
+    assert [op for op, _ in res.errors] == [bad_kernel] and res.applied == 4
+    links = lb.backend().observe().links
+    assert links["eth1"].master == "brqa" and links["vxlan-9"].up
+    ops: list[Op] = [EnsureTag(f"tapok{i}", 5, "net") for i in range(2)]
+    ops += [bad_ovsdb, EnsureTag("tapok2", 5, "net")]
+    res = ov.backend().apply(ops)
+    assert [op for op, _ in res.errors] == [bad_ovsdb] and res.applied == 3
+    assert {ov.ovs.vsctl("get", "Port", f"tapok{i}", "tag").strip() for i in range(3)} == {"5"}

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from netplex.agent.model import (
+    DESIRED_PORT_KEYS,
     HostDesired,
     NetworkSpec,
     PortSpec,
@@ -85,6 +86,31 @@ def test_desired_for_one_host() -> None:
         RemoteEndpoint(NET_VX, "10.99.0.3", frozenset({("fa:16:3e:00:00:03", "192.168.1.3"),
                                                       ("fa:16:3e:00:00:04", "192.168.1.4")})),
     )
+
+
+class Recording(dict[str, Any]):
+    """A port body that remembers which attributes were read."""
+
+    read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        Recording.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        Recording.read.add(key)
+        return super().get(key, default)
+
+
+def test_desired_state_reads_only_the_port_keys_the_cache_watches() -> None:
+    # The cache recomputes the desired state only when one of DESIRED_PORT_KEYS changes.
+    ports = [Recording(port(f"p{h}aaaaaaaaaaaaa", NET_VX, h, "fa:16:3e:00:00:01", "192.168.1.1",
+                            admin_state_up=True, status="ACTIVE", description="x"))
+             for h in ("h1", "h2", "")]
+    Recording.read = set()
+    desired_from_api("h1", [net(NET_VX, "vxlan", 1001)], ports, tunnel_ips_from_agents(AGENTS))
+    assert Recording.read <= DESIRED_PORT_KEYS
+    assert {"binding:host_id", "admin_state_up", "fixed_ips"} <= Recording.read
 
 
 def test_segments_list_and_unknown_tunnel_host() -> None:

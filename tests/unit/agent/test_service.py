@@ -11,10 +11,11 @@ show? how many passes ran?) rather than checking call sequences.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -22,11 +23,29 @@ import pytest
 
 from netplex.agent.api import FeedCompacted, FeedPage, HostState, HttpServerApi, parse_host_state
 from netplex.agent.cache import Effect, HostCache
+from netplex.agent.kernel import refresh
 from netplex.agent.linuxbridge import LinuxBridgeConfig, plan_linuxbridge, port_status_linuxbridge
-from netplex.agent.model import FLOOD_MAC, FdbEntry, HostDesired, LinuxObserved, bridge_name, tap_name
-from netplex.agent.ops import Op, Plan
-from netplex.agent.reconcile import ApplyResult, PortStatus
-from netplex.agent.service import AgentError, AgentService, _Changes, _Device, _Resync
+from netplex.agent.model import (
+    FLOOD_MAC,
+    FdbEntry,
+    HostDesired,
+    LinkState,
+    LinuxObserved,
+    bridge_name,
+    tap_name,
+)
+from netplex.agent.monitor import DeviceMonitor, DeviceNews
+from netplex.agent.ops import DetachPort, Op, Plan
+from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
+from netplex.agent.service import (
+    AgentError,
+    AgentService,
+    _Changes,
+    _Device,
+    _Reported,
+    _Reporter,
+    _Resync,
+)
 from netplex.agent.settings import AgentSettings
 from netplex.client import ConnectionFailed, InvalidResponse, Unauthorized
 
@@ -174,7 +193,10 @@ class FakeServer:
 
 
 class FakeBackend:
-    """The real Linux bridge planner on a FakeKernel; counts passes; can be made to fail."""
+    """The real Linux bridge planner on a FakeKernel; counts passes; can be made to fail.
+
+    ``observe_since`` is the real one too, reading devices from the FakeKernel.
+    """
 
     name = "fake-linuxbridge"
 
@@ -182,6 +204,8 @@ class FakeBackend:
         self.kernel = kernel or FakeKernel()
         self.cfg = LinuxBridgeConfig(local_ip=IPS[HOST])
         self.observes = 0
+        #: Per incremental observe: the devices read again.
+        self.reads: list[set[str]] = []
         self.applied: list[Op] = []
         self.broken: str | None = None
 
@@ -190,6 +214,17 @@ class FakeBackend:
             raise RuntimeError(self.broken)
         self.observes += 1
         return self.kernel.observe()
+
+    def observe_since(self, baseline: Baseline, desired: HostDesired,
+                      devices: Collection[str]) -> LinuxObserved:
+        if self.broken:
+            raise RuntimeError(self.broken)
+        self.reads.append(set())
+        return refresh(baseline.observed, baseline.applied, desired, devices, self._read)
+
+    def _read(self, names: Collection[str]) -> dict[str, LinkState | None]:
+        self.reads[-1] |= set(names)
+        return {n: self.kernel.links.get(n) for n in names}
 
     def plan(self, desired: HostDesired, observed: LinuxObserved) -> Plan:
         return plan_linuxbridge(desired, observed, self.cfg)
@@ -220,6 +255,42 @@ def make_agent(server: FakeServer, backend: FakeBackend | None = None,
                clock: Callable[[], float] = time.monotonic, **kw: Any) -> AgentService:
     return AgentService(settings(**kw), api_factory=lambda: server, backend=backend or FakeBackend(),
                         monitors=False, clock=clock)
+
+
+class FakeMonitor(DeviceMonitor):
+    """Stands in for ``ip monitor link``: the test tells it what the compute side did."""
+
+    def __init__(self, notify: Callable[[DeviceNews], None]) -> None:
+        super().__init__(["fake-monitor"], notify)
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+
+    def alive(self) -> bool:
+        return self.running
+
+    def stop(self) -> None:
+        self.running = False
+
+    def says(self, device: str, what: str = "deleted") -> None:
+        self.notify(DeviceNews(f"{device} {what}", device))
+
+
+def make_watched_agent(server: FakeServer, backend: FakeBackend,
+                       clock: Callable[[], float] = time.monotonic,
+                       **kw: Any) -> tuple[AgentService, FakeMonitor]:
+    """An agent whose device monitor runs (started, as ``run()`` would, before the first sync)."""
+    monitors: list[FakeMonitor] = []
+
+    def factory(_: AgentSettings, notify: Callable[[DeviceNews], None]) -> FakeMonitor:
+        monitors.append(FakeMonitor(notify))
+        return monitors[-1]
+
+    agent = AgentService(settings(**kw), api_factory=lambda: server, backend=backend,
+                         monitors=True, clock=clock, monitor_factory=factory)
+    agent._start_monitors()
+    return agent, monitors[-1]
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -280,6 +351,26 @@ def test_cache_follows_feed_changes_within_its_scope(server: FakeServer) -> None
     assert all(cache.apply(c) is Effect.IGNORED for c in server.feed)
     server.delete_port(remote)
     assert cache.apply(server.feed[-1]) is Effect.APPLIED and remote not in cache.ports
+
+
+def test_cache_recomputes_the_desired_state_only_when_it_can_change(server: FakeServer) -> None:
+    net = server.add_network(1001)
+    pid = server.add_port(net, HOST)
+    cache = HostCache(HOST)
+    cache.load(server.host_state(HOST))
+    first = cache.desired()
+    rev = server.revision
+    server.update_port(pid, status="ACTIVE")  # an agent's report, echoed by the feed
+    cache.apply_all(server.feed[rev:])
+    assert cache.desired() is first
+    rev = server.revision
+    server.update_port(pid, admin_state_up=False)
+    server.add_port(net, "h2")
+    cache.apply_all(server.feed[rev:])
+    again = cache.desired()
+    assert again is not first and not again.ports[0].admin_state_up and len(again.remotes) == 1
+    cache.load(server.host_state(HOST))
+    assert cache.desired() is not again and cache.desired() == again
 
 
 def test_cache_asks_for_resync_when_a_port_is_bound_here_on_a_new_network(server: FakeServer) -> None:
@@ -589,3 +680,132 @@ def test_reports_from_the_reporter_thread_keep_the_latest_state(server: FakeServ
     wait_for(lambda: [server.ports[p]["status"] for p in pids] == ["DOWN"] * 10 + ["ACTIVE"] * 10)
     sent = [p for up, down in server.status_calls for p in up + down]
     assert len(sent) == 30  # each port up once, ten of them down once: nothing repeated
+
+
+# --- event-driven passes from the last pass's baseline -------------------------------------
+
+
+def test_event_passes_reread_only_devices_others_change_and_resync_reads_all(
+        server: FakeServer) -> None:
+    clock = Clock()
+    net = server.add_network(1001)
+    pids = [server.add_port(net, HOST) for _ in range(3)]
+    backend = FakeBackend()
+    for pid in pids:
+        backend.plug(pid)
+    agent, monitor = make_watched_agent(server, backend, clock=clock, resync_interval=30)
+    assert agent._full_sync(_Resync("start"))
+    assert backend.observes == 1 and backend.reads == []
+    rev = server.revision
+    # A remote port, and a port bound here whose device the compute side plugged.
+    server.add_port(net, "h2", mac="fa:16:3e:00:00:99")
+    new = server.add_port(net)
+    backend.plug(new)
+    server.update_port(new, **{"binding:host_id": HOST})
+    agent.process([_Changes(tuple(server.feed[rev:]))])
+    assert backend.observes == 1 and backend.reads == [{tap_name(new)}]
+    assert backend.kernel.bridge_of(tap_name(new)) == bridge_name(net)
+    assert FdbEntry("fa:16:3e:00:00:99", IPS["h2"]) in backend.kernel.fdb["vxlan-1001"]
+    assert server.ports[new]["status"] == "ACTIVE"
+    # The compute side unplugs a VM; the monitor names the device.
+    backend.kernel.delete(tap_name(pids[0]))
+    monitor.says(tap_name(pids[0]), "deleted")
+    agent.process(agent._next_batch(0))
+    assert backend.observes == 1 and backend.reads[-1] == {tap_name(pids[0])}
+    assert server.ports[pids[0]]["status"] == "DOWN"
+    # Drift nobody reports is not seen by event passes ...
+    backend.kernel.apply(DetachPort(tap_name(pids[1])))
+    monitor.says(tap_name(pids[2]), "appeared")
+    agent.process(agent._next_batch(0))
+    assert backend.kernel.bridge_of(tap_name(pids[1])) is None
+    # ... but the periodic resync reads everything and repairs it.
+    clock.now += 31
+    agent.process([])
+    assert backend.observes == 2
+    assert backend.kernel.bridge_of(tap_name(pids[1])) == bridge_name(net)
+
+
+def test_without_a_running_monitor_every_pass_reads_everything(server: FakeServer) -> None:
+    net = server.add_network(1001)
+    pid = server.add_port(net, HOST)
+    backend = FakeBackend()
+    backend.plug(pid)
+    agent, monitor = make_watched_agent(server, backend)
+    assert agent._full_sync(_Resync("start"))
+    monitor.running = False  # died: device events may be lost from now on
+    backend.kernel.delete(tap_name(pid))
+    agent.process([_Device("re-check")])
+    assert backend.observes == 2 and backend.reads == []
+    assert server.ports[pid]["status"] == "DOWN"
+
+
+def test_a_device_event_without_a_name_means_read_everything(server: FakeServer) -> None:
+    net = server.add_network(1001)
+    pid = server.add_port(net, HOST)
+    backend = FakeBackend()
+    backend.plug(pid)
+    agent, _ = make_watched_agent(server, backend)
+    assert agent._full_sync(_Resync("start"))
+    agent.process([_Device("tap pid=1 changed")])
+    assert backend.observes == 2 and backend.reads == []
+    agent.process([_Device("tapx appeared", "tapx")])
+    assert backend.observes == 2 and backend.reads == [{"tapx"}]
+
+
+def test_a_failed_pass_means_the_next_one_starts_from_a_fresh_snapshot(
+        server: FakeServer) -> None:
+    net = server.add_network(1001)
+    pid = server.add_port(net, HOST)
+    backend = FakeBackend()
+    backend.plug(pid)
+    agent, monitor = make_watched_agent(server, backend)
+    assert agent._full_sync(_Resync("start"))
+    backend.broken = "ip: cannot fork"
+    monitor.says(tap_name(pid), "appeared")
+    agent.process(agent._next_batch(0))
+    assert agent._baseline is None
+    backend.broken = None
+    agent.process([_Device("again", tap_name(pid))])
+    assert backend.observes == 2
+
+
+def test_events_that_queued_during_a_pass_are_taken_without_waiting(
+        server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    agent = make_agent(server, coalesce=3600)
+
+    def no_wait(timeout: float | None = None) -> bool:
+        raise AssertionError("waited for more events")
+
+    monkeypatch.setattr(agent._stop, "wait", no_wait)
+    agent._q.put(_Changes(()))
+    agent._q.put(_Device("tapx appeared", "tapx"))
+    assert len(agent._next_batch(0)) == 2
+
+
+def test_reports_overlap_but_never_for_the_same_port(server: FakeServer) -> None:
+    stop = threading.Event()
+    started: queue.Queue[dict[str, bool]] = queue.Queue()
+    release = threading.Event()
+    done: list[_Reported] = []
+
+    def send(_: Any, changes: Mapping[str, bool]) -> None:
+        started.put(dict(changes))
+        release.wait(5)
+
+    reporter = _Reporter(lambda: server, send, done.append, stop)
+    reporter.start()
+    try:
+        reporter.submit({"a": True})
+        assert started.get(timeout=5) == {"a": True}
+        reporter.submit({"a": False, "b": True})
+        # b goes out while the first call is still under way; a waits for it.
+        assert started.get(timeout=5) == {"b": True}
+        assert started.empty()
+        release.set()
+        assert started.get(timeout=5) == {"a": False}
+        wait_for(lambda: len(done) == 3)
+        assert all(r.error is None for r in done)
+    finally:
+        stop.set()
+        release.set()
+        reporter.wake()
