@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs everything Netplex needs on a fresh Debian machine (run as root):
-# system packages (iproute2, Open vSwitch, PostgreSQL client tools) and a
+# system packages (iproute2, ping, tcpdump for the tests, Open vSwitch, PostgreSQL) and a
 # virtualenv in .venv with Netplex and its test dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for p in iproute2 iputils-ping openvswitch-switch postgresql; do
+for p in iproute2 iputils-ping tcpdump openvswitch-switch postgresql; do
     dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
