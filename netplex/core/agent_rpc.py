@@ -27,10 +27,8 @@ def host_state(core: Core, host: str) -> dict[str, Any]:
         local = select(PortBinding.port_id).where(PortBinding.host == host, PortBinding.status == ACTIVE)
         net_ids = list(s.execute(select(Port.network_id).where(Port.id.in_(local)).distinct()).scalars())
         bound = select(PortBinding.port_id).where(PortBinding.host != "", PortBinding.status == ACTIVE)
-        rows = list(
-            s.execute(select(Port).where(Port.network_id.in_(net_ids), Port.id.in_(bound)).order_by(Port.id)).scalars()
-        )
-        ports = core.ports._dicts(s, rows)
+        # Plain rows, not ORM objects: a host with 1,000 ports reads them all.
+        ports = core.ports.render_where(s.connection(), Port.network_id.in_(net_ids), Port.id.in_(bound))
         nets = core.networks._dicts(
             s, list(s.execute(select(Network).where(Network.id.in_(net_ids)).order_by(Network.id)).scalars())
         )

@@ -253,6 +253,11 @@ class PortService:
 
     # -- dicts -------------------------------------------------------------
 
+    def render_where(self, conn: Connection, *where: Any) -> list[dict[str, Any]]:
+        """API dicts of the ports matching ``where`` (SQL clauses), ordered by id."""
+        rows = conn.execute(select(*_LIST_COLUMNS).where(*where).order_by(_PORTS.c.id)).all()
+        return self._render_rows(conn, rows)
+
     def _dicts(self, s: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
         return self._render_rows(s.connection(), rows)
 
