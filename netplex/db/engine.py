@@ -387,8 +387,9 @@ class Database:
         return False
 
     def head_revision(self) -> int:
-        with self.read() as s:
-            return int(s.execute(select(FeedHead.revision).where(FeedHead.id == 1)).scalar_one())
+        # Polled every 50 ms by each SQLite server process: no ORM session.
+        with self.read_conn() as conn:
+            return int(_READ_HEAD.scalar(conn))
 
 
 def null_pool_engine(url: str) -> Engine:
