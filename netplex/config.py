@@ -140,7 +140,9 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         Opt("api_workers", parse_nonnegative_int, 0,
             "Number of API server processes (0: one per CPU, as Neutron defaults to)."),
         Opt("base_mac", parse_mac_template, "fa:16:3e:00:00:00", "MAC template; octets that are 00 are randomised."),
-        Opt("mac_generation_retries", parse_positive_int, 16, "How many random MACs to try before giving up."),
+        Opt("mac_generation_retries", parse_positive_int, 16,
+            "Accepted for Neutron files; unused: a random MAC that clashes is retried with the "
+            "transaction ([database] max_retries)."),
         Opt("max_fixed_ips_per_port", parse_positive_int, 5, "Upper bound on fixed_ips per port."),
         Opt(
             "auth_strategy",
