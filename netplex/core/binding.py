@@ -108,7 +108,6 @@ __all__ = [
     "network_context",
     "network_segments",
     "port_context",
-    "segment_from_row",
     "subnet_context",
     "validate_host",
     "validate_profile",
@@ -428,11 +427,6 @@ def binding_dicts(session: Session, port_ids: Sequence[str]) -> dict[str, dict[s
 # --- reading segments and contexts -------------------------------------------------------
 
 
-def segment_from_row(row: Any) -> Segment:
-    """From a :class:`NetworkSegment` or a Core row of ``network_segments``."""
-    return Segment.from_row(row)
-
-
 def _connection(db: Session | Connection) -> Connection:
     return db.connection() if isinstance(db, Session) else db
 
@@ -442,7 +436,7 @@ def network_segments(
 ) -> tuple[Segment, ...]:
     """A network's segments in ``segment_index`` order (static ones by default)."""
     stmt = _ALL_SEGMENTS if include_dynamic else _STATIC_SEGMENTS
-    return tuple(segment_from_row(r) for r in stmt.rows(_connection(db), {"network_id": network_id}))
+    return tuple(Segment.from_row(r) for r in stmt.rows(_connection(db), {"network_id": network_id}))
 
 
 def binding_levels(db: Session | Connection, port_id: str, host: str) -> tuple[BindingLevel, ...]:
@@ -453,7 +447,7 @@ def binding_levels(db: Session | Connection, port_id: str, host: str) -> tuple[B
             level=r.level,
             driver=r.driver,
             segment_id=r.segment_id or "",
-            segment=segment_from_row(r) if r.id is not None else None,
+            segment=Segment.from_row(r) if r.id is not None else None,
         )
         for r in rows
     )

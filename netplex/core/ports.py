@@ -144,9 +144,9 @@ _INSERT_BINDING = Prepared(insert(_BINDINGS), keys=[c.key for c in _BINDINGS.c])
 _PORT_UPDATES: dict[frozenset[str], Prepared] = {}
 
 
-def _port_update(changes: dict[str, Any]) -> Prepared:
-    """UPDATE of the changed columns plus a new revision (one statement per key set)."""
-    keys = frozenset(changes)
+def _port_update(columns: Iterable[str]) -> Prepared:
+    """UPDATE of ``columns`` plus a new revision (one statement per column set)."""
+    keys = frozenset(columns)
     stmt = _PORT_UPDATES.get(keys)
     if stmt is None:
         values: dict[str, Any] = {k: bindparam(k, type_=_PORTS.c[k].type) for k in sorted(keys)}
@@ -749,7 +749,7 @@ class PortService:
         if not changed:
             return []
         now = utcnow()
-        _port_update({"status": ""}).executemany(
+        _port_update(["status"]).executemany(
             conn, [{"id": pid, "status": st, "now": now} for pid, st in changed.items()]
         )
         for i in range(0, len(changed), 5000):

@@ -438,8 +438,6 @@ class TypeManager:
 
     # -- reading segments --------------------------------------------------------
 
-    _to_segment = staticmethod(Segment.from_row)
-
     _COLUMNS = _SEGMENT_COLUMNS
 
     def get_segments(
@@ -447,7 +445,7 @@ class TypeManager:
     ) -> list[Segment]:
         """A network's segments in segment_index order; static ones unless asked."""
         stmt = _SEGMENTS_OF[include_dynamic]
-        return [self._to_segment(r) for r in stmt.rows(session.connection(), {"network_id": network_id})]
+        return [Segment.from_row(r) for r in stmt.rows(session.connection(), {"network_id": network_id})]
 
     def get_segments_for_networks(
         self, session: Session, network_ids: Iterable[str], *, include_dynamic: bool = False
@@ -458,7 +456,7 @@ class TypeManager:
         stmt = _SEGMENTS_AMONG[include_dynamic]
         for start in range(0, len(ids), _CHUNK):
             for row in session.execute(stmt, {"ids": ids[start : start + _CHUNK]}):
-                out[row.network_id].append(self._to_segment(row))
+                out[row.network_id].append(Segment.from_row(row))
         return out
 
     def get_segment(self, session: Session, segment_id: str) -> Segment:
@@ -468,7 +466,7 @@ class TypeManager:
         ).first()
         if row is None:
             raise SegmentNotFound(segment_id=segment_id)
-        return self._to_segment(row)
+        return Segment.from_row(row)
 
     # -- dynamic segments (hierarchical binding) ------------------------------------
 
@@ -503,7 +501,7 @@ class TypeManager:
             stmt = stmt.where(NetworkSegment.segmentation_id == req.segmentation_id)
         row = session.execute(stmt.order_by(NetworkSegment.segment_index).limit(1)).first()
         if row is not None:
-            return self._to_segment(row)
+            return Segment.from_row(row)
         with session.begin_nested():
             return self._reserve(
                 session, network_id, req, index=self._next_index(session, network_id),
@@ -520,7 +518,7 @@ class TypeManager:
         ).first()
         if row is None:
             return
-        seg = self._to_segment(row)
+        seg = Segment.from_row(row)
         if not seg.is_dynamic:
             raise InvalidInput(error_message=f"segment {segment_id} is not a dynamic segment")
         with session.begin_nested():

@@ -23,7 +23,6 @@ from netplex.core.binding import (
     PortBindingService,
     binding_dict,
     port_context,
-    segment_from_row,
 )
 from netplex.core.exceptions import (
     AgentNotFound,
@@ -77,7 +76,7 @@ class FakeTypeManager:
             )
         ).first()
         if existing is not None:
-            return segment_from_row(existing)
+            return Segment.from_row(existing)
         used = set(
             session.scalars(
                 select(SegmentAllocation.segmentation_id).where(
@@ -106,7 +105,7 @@ class FakeTypeManager:
             )
         )
         session.flush()
-        return segment_from_row(seg)
+        return Segment.from_row(seg)
 
     def release_dynamic_segment(self, session: Session, segment_id: str) -> None:
         session.execute(delete(SegmentAllocation).where(SegmentAllocation.segment_id == segment_id))
