@@ -122,7 +122,7 @@ def make_devices(host: HostRec, port_ids: list[str]) -> None:
         subprocess.run(["ip", "-n", host.ns, "-batch", "-"], input=script, text=True,
                        check=True, capture_output=True)
         return
-    per_port = [["--may-exist", "add-port", "br-int", tap_name(p), "tag=4095", "--", "set",
+    per_port = [["--may-exist", "add-port", "br-int", tap_name(p), "tag=4095", "protected=true", "--", "set",
                  "Interface", tap_name(p), "type=internal", f"external_ids:iface-id={p}",
                  "external_ids:iface-status=active"] for p in port_ids]
     for i in range(0, len(per_port), 100):  # 100 ports per OVSDB transaction
@@ -254,6 +254,7 @@ def run(sizes: list[int], mechanism: str, rounds_single: int, keep_log: str | No
             resync_rows.append((case, str(st.local_ports), f"{st.last_resync_seconds:.2f}",
                                 f"{st.last_snapshot_seconds:.2f}", str(st.ops)))
             agent.api.close()
+            agent.stop()  # closes its backend (the OVS one holds an OVSDB connection)
             err.print(f"[green]✓[/] resync {case}: {st.last_resync_seconds:.2f}s, {st.ops} ops")
     finally:
         log = lab.dir / "logs" / "agent-host-1.log"

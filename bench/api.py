@@ -1,23 +1,27 @@
 """API benchmark: create/list/update/delete of networks, subnets and ports.
 
-Runs a real ``netplex server`` (embedded SQLite unless --config says
-otherwise) and drives it with 1 and 8 concurrent keep-alive clients.
-Prints ops/s, p50/p99 latency and the server's resident memory.
+Runs a real ``netplex server`` (embedded SQLite, or with --postgres a
+scratch database on a PostgreSQL server, created and dropped here) and
+drives it with 1 and 8 concurrent keep-alive clients. Prints ops/s,
+p50/p99 latency and the server's resident memory.
 
-    .venv/bin/python bench/api.py [--ports 2000] [--list-ports 10000]
+    .venv/bin/python bench/api.py [--ports 2000] [--list-ports 10000] [--postgres [URL]]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import Conn, Server, run  # noqa: E402
+from _server import Conn, Server, cpu_seconds, run  # noqa: E402
 
 CONF = """
 [ml2]
@@ -26,6 +30,22 @@ project_network_types = vxlan
 [ml2_type_vxlan]
 vni_ranges = 1:1000000
 """
+
+
+@contextlib.contextmanager
+def scratch_postgres(server_url: str) -> Iterator[str]:
+    """A fresh database on ``server_url`` (dropped afterwards); yields its URL."""
+    import psycopg
+
+    name = f"netplex_bench_{os.getpid()}"
+    with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    try:
+        yield f"{server_url}/{name}"
+    finally:
+        with psycopg.connect(f"{server_url}/postgres", autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def expect(status: int, want: int, body: Any) -> None:
@@ -38,9 +58,34 @@ def main() -> None:
     ap.add_argument("--ports", type=int, default=2000, help="ports per create/update/delete run")
     ap.add_argument("--nets", type=int, default=300, help="networks per run")
     ap.add_argument("--list-ports", type=int, default=10000, help="ports present for the list test")
+    ap.add_argument("--postgres", nargs="?", const="postgresql://postgres@127.0.0.1:5432", metavar="SERVER_URL",
+                    help="use a scratch database on this PostgreSQL server instead of SQLite")
     args = ap.parse_args()
-    rows: list[tuple[str, int, float, float, float]] = []
-    with Server(CONF) as srv:
+    with contextlib.ExitStack() as stack:
+        conf = CONF
+        if args.postgres:
+            url = stack.enter_context(scratch_postgres(args.postgres.rstrip("/")))
+            conf += f"[database]\nconnection = {url}\n"
+            print(f"database: {url}", flush=True)
+        bench(args, conf)
+
+
+def show(row: tuple[str, int, float, float, float, float]) -> None:
+    name, clients, ops, _, _, cpu = row
+    print(f"  {name:16} x{clients}: {ops:8.0f} ops/s, server CPU {cpu:.2f} ms/op", flush=True)
+
+
+def bench(args: argparse.Namespace, conf: str) -> None:
+    rows: list[tuple[str, int, float, float, float, float]] = []
+    with Server(conf) as srv:
+        pids = srv.pids()
+
+        def measured(clients: int, n: int, op: Any) -> tuple[float, float, float, float]:
+            """run() plus the server's CPU time per operation (ms), all its processes."""
+            cpu0 = cpu_seconds(pids)
+            ops, p50, p99 = run(srv.port, clients, n, op)
+            return ops, p50, p99, (cpu_seconds(pids) - cpu0) * 1000 / n
+
         admin = Conn(srv.port)
         print(f"server on :{srv.port}, RSS at start {srv.rss_mib():.0f} MiB", flush=True)
         for clients in (1, 8):
@@ -60,13 +105,13 @@ def main() -> None:
                 expect(s, 204, b)
 
             for name, op in (("network create", net_create), ("network update", net_update)):
-                rows.append((name, clients, *run(srv.port, clients, args.nets, op)))
-                print(f"  {name:16} x{clients}: {rows[-1][2]:8.0f} ops/s", flush=True)
+                rows.append((name, clients, *measured(clients, args.nets, op)))
+                show(rows[-1])
             rows.append(
-                ("network list", clients, *run(srv.port, clients, 50, lambda c, i: c.call("GET", "/v2.0/networks")))
+                ("network list", clients, *measured(clients, 50, lambda c, i: c.call("GET", "/v2.0/networks")))
             )
-            rows.append(("network delete", clients, *run(srv.port, clients, args.nets, net_delete)))
-            print(f"  network delete   x{clients}: {rows[-1][2]:8.0f} ops/s", flush=True)
+            rows.append(("network delete", clients, *measured(clients, args.nets, net_delete)))
+            show(rows[-1])
 
             s, b = admin.call("POST", "/v2.0/networks", {"network": {"name": "ports"}})
             net = b["network"]["id"]
@@ -79,7 +124,15 @@ def main() -> None:
                 expect(s, 201, b)
                 subnet_ids[i] = b["subnet"]["id"]
 
-            rows.append(("subnet create", clients, *run(srv.port, clients, 50, sub_create)))
+            def sub_update(c: Conn, i: int) -> None:
+                s, b = c.call("PUT", f"/v2.0/subnets/{subnet_ids[i]}", {"subnet": {"name": f"s{i}"}})
+                expect(s, 200, b)
+
+            rows.append(("subnet create", clients, *measured(clients, 50, sub_create)))
+            rows.append(("subnet update", clients, *measured(clients, 50, sub_update)))
+            rows.append(
+                ("subnet list", clients, *measured(clients, 50, lambda c, i: c.call("GET", "/v2.0/subnets")))
+            )
             port_ids: list[str] = [""] * args.ports
 
             def port_create(c: Conn, i: int) -> None:
@@ -99,15 +152,22 @@ def main() -> None:
                 s, b = c.call("DELETE", f"/v2.0/ports/{port_ids[i]}")
                 expect(s, 204, b)
 
-            for name, op in (("port create", port_create), ("port update", port_update), ("port delete", port_delete)):
-                rows.append((name, clients, *run(srv.port, clients, args.ports, op)))
-                print(f"  {name:16} x{clients}: {rows[-1][2]:8.0f} ops/s", flush=True)
+            def port_list(c: Conn, i: int) -> None:
+                s, b = c.call("GET", f"/v2.0/ports?network_id={net}")
+                expect(s, 200, b)
+
+            for name, op in (("port create", port_create), ("port update", port_update)):
+                rows.append((name, clients, *measured(clients, args.ports, op)))
+                show(rows[-1])
+            # A list of this run's ports (--ports of them) on their network.
+            rows.append(("port list", clients, *measured(clients, 20, port_list)))
+            rows.append(("port delete", clients, *measured(clients, args.ports, port_delete)))
+            show(rows[-1])
             rows.append(
                 (
                     "subnet delete",
                     clients,
-                    *run(
-                        srv.port,
+                    *measured(
                         clients,
                         50,
                         lambda c, i: expect(*c.call("DELETE", f"/v2.0/subnets/{subnet_ids[i]}")[:1], 204, None),
@@ -136,10 +196,10 @@ def main() -> None:
             assert len(b["ports"]) == args.list_ports
         rss = srv.rss_mib()
     print()
-    print("| operation | clients | ops/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|")
-    for name, clients, ops, p50, p99 in rows:
-        print(f"| {name} | {clients} | {ops:.0f} | {p50:.1f} | {p99:.1f} |")
+    print("| operation | clients | ops/s | p50 ms | p99 ms | server CPU ms/op |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name, clients, ops, p50, p99, cpu in rows:
+        print(f"| {name} | {clients} | {ops:.0f} | {p50:.1f} | {p99:.1f} | {cpu:.2f} |")
     print(
         f"\nlist of {args.list_ports} ports: median {statistics.median(times) * 1000:.0f} ms "
         f"(min {min(times) * 1000:.0f} ms); server RSS after the run: {rss:.0f} MiB"

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _server import Conn, Server, run  # noqa: E402
+from _server import Conn, Server, cpu_seconds, run  # noqa: E402
 
 CONF = """
 [DEFAULT]
@@ -123,23 +123,6 @@ Row = tuple[int, int, str, float, float, float, float, float]
 def load1() -> float:
     """The 1-minute load average (other jobs on the machine skew the figures)."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-
-
-def _stat(path: Path) -> list[str] | None:
-    try:
-        return path.read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time used by ``pids`` (0 where /proc is missing)."""
-    total = 0
-    for pid in pids:
-        fields = _stat(Path(f"/proc/{pid}/stat"))
-        if fields is not None:
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:

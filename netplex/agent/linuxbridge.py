@@ -19,6 +19,12 @@ When the last local port of a network goes, its bridge and VXLAN device are
 deleted; taps are released, never deleted (they belong to the compute side).
 ARP responder / proxy ARP entries are not installed: ARP is flooded over the
 L2pop flood list, which the hosts here handle easily.
+
+A kernel bridge takes at most :data:`BRIDGE_MAX_PORTS` ports (it numbers them
+1..1023; one more fails with "Exchange full"). Ports of a network whose
+bridge is full are not attached but reported DOWN with that reason, so the
+agent neither retries a doomed operation every pass nor calls them ACTIVE;
+they are attached as soon as others leave.
 """
 
 from __future__ import annotations
@@ -43,7 +49,17 @@ from netplex.agent.ops import (
 from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
 from netplex.linux.ip import observe_linux, read_links
 
-__all__ = ["LinuxBridgeBackend", "LinuxBridgeConfig", "plan_linuxbridge", "port_status_linuxbridge"]
+__all__ = [
+    "BRIDGE_MAX_PORTS",
+    "LinuxBridgeBackend",
+    "LinuxBridgeConfig",
+    "plan_linuxbridge",
+    "port_status_linuxbridge",
+    "ports_without_room",
+]
+
+#: Ports a Linux bridge can hold: BR_MAX_PORTS is 1024 and port number 0 is reserved.
+BRIDGE_MAX_PORTS = 1023
 
 _VLAN_UNSUPPORTED = ("VLAN provider networks need kernel 802.1q devices, which this host "
                      "does not have; use the openvswitch mechanism for VLAN")
@@ -102,6 +118,63 @@ def _problem(net: NetworkSpec, cfg: LinuxBridgeConfig, observed: LinuxObserved) 
     return f"network type {t!r} is not supported by the Linux bridge backend"
 
 
+def _infra_device(net: NetworkSpec, cfg: LinuxBridgeConfig) -> str | None:
+    """The device the agent itself puts on ``net``'s bridge (VXLAN device or uplink)."""
+    if net.network_type == "vxlan" and net.segmentation_id:
+        return vxlan_name(net.segmentation_id)
+    if net.network_type == "flat" and (net.physical_network or "") not in cfg.bridge_mappings:
+        return cfg.physical_interface_mappings.get(net.physical_network or "")
+    return None
+
+
+def ports_without_room(desired: HostDesired, observed: LinuxObserved,
+                       cfg: LinuxBridgeConfig) -> dict[str, str]:
+    """Pure: device -> bridge, for admin-up ports that are not on their bridge yet
+    and do not fit on it (see :data:`BRIDGE_MAX_PORTS`). What the same pass
+    releases from a bridge makes room (the plan detaches before it attaches);
+    ports are taken in ``desired``'s order, so the plan and the status report
+    agree on which."""
+    links = observed.links
+    mapped = set(cfg.bridge_mappings.values())
+    wanted: dict[str, set[str]] = {}
+    new: list[tuple[str, str]] = []
+    for net in desired.active_networks():
+        if _problem(net, cfg, observed) is not None:
+            continue
+        br = _net_bridge(net, cfg)
+        on_br = wanted.setdefault(br, set())
+        infra = _infra_device(net, cfg)
+        if infra is not None:
+            on_br.add(infra)
+        for port in desired.ports_of(net.network_id):
+            link = links.get(port.device)
+            if link is None or not port.admin_state_up:
+                continue
+            on_br.add(port.device)
+            if link.master != br:
+                new.append((port.device, br))
+    if not new:
+        return {}
+    # Slaves that stay: wanted there, or an operator's device on a mapped bridge.
+    room = {br: BRIDGE_MAX_PORTS for br in wanted}
+    for link in links.values():
+        master = link.master
+        if master in room and (link.name in wanted[master]
+                               or (master in mapped and not link.name.startswith("tap"))):
+            room[master] -= 1
+    for br, devices in wanted.items():
+        # Not yet on the bridge, wanted there: the VXLAN device or uplink goes first.
+        room[br] -= sum(1 for d in devices
+                        if not d.startswith("tap") and (d not in links or links[d].master != br))
+    out: dict[str, str] = {}
+    for device, br in new:
+        if room[br] > 0:
+            room[br] -= 1
+        else:
+            out[device] = br
+    return out
+
+
 def plan_linuxbridge(desired: HostDesired, observed: LinuxObserved,
                      cfg: LinuxBridgeConfig) -> Plan:
     """Pure: the operations that make ``observed`` match ``desired`` (see module docstring)."""
@@ -114,6 +187,7 @@ def plan_linuxbridge(desired: HostDesired, observed: LinuxObserved,
     keep_bridges: set[str] = set()
     keep_vxlan: set[str] = set()
     mapped = set(cfg.bridge_mappings.values())
+    full = ports_without_room(desired, observed, cfg)
 
     for net in desired.active_networks():
         br = _net_bridge(net, cfg)
@@ -148,8 +222,8 @@ def plan_linuxbridge(desired: HostDesired, observed: LinuxObserved,
                 ops.append(SetLinkUp(iface))
         for port in desired.ports_of(net.network_id):
             link = links.get(port.device)
-            if link is None:
-                continue  # not plugged yet; reported DOWN
+            if link is None or port.device in full:
+                continue  # not plugged yet, or no room: reported DOWN
             if port.admin_state_up:
                 placement[port.device] = br
                 if link.master != br:
@@ -162,7 +236,8 @@ def plan_linuxbridge(desired: HostDesired, observed: LinuxObserved,
     # Release what sits on our bridges but is not wanted anywhere.
     stray = [name for name, link in links.items() if link.master is not None
              and name not in placement and _releasable(name, link.master, keep_bridges, mapped)]
-    ops += [DetachPort(name) for name in sorted(stray)]
+    # Released first: on a full bridge they make the room the attaches need.
+    ops[:0] = [DetachPort(name) for name in sorted(stray)]
     ops += plan_stale_vxlan(observed, keep_vxlan)
     ops += [DeleteBridge(name) for name in sorted(
         name for name, link in links.items()
@@ -188,6 +263,7 @@ def port_status_linuxbridge(desired: HostDesired, observed: LinuxObserved,
     """
     out: dict[str, PortStatus] = {}
     up = PortStatus(True)
+    full = ports_without_room(desired, observed, cfg)
     for net in desired.active_networks():
         why = _problem(net, cfg, observed)
         br = _net_bridge(net, cfg)
@@ -200,6 +276,9 @@ def port_status_linuxbridge(desired: HostDesired, observed: LinuxObserved,
                 out[port.port_id] = PortStatus(False, "admin_state_up is false")
             elif link is None:
                 out[port.port_id] = PortStatus(False, f"device {port.device} not present")
+            elif port.device in full:
+                out[port.port_id] = PortStatus(
+                    False, f"bridge {br} is full ({BRIDGE_MAX_PORTS} ports, the kernel's limit)")
             elif not converged and (
                     link.master != br or not link.up or bridge is None or not bridge.up):
                 out[port.port_id] = PortStatus(False, f"device {port.device} not wired to {br}")

@@ -198,6 +198,8 @@ class OvsPortState:
     type: str = ""
     #: options:peer for patch ports.
     peer: str | None = None
+    #: Port protected: set on dead (tag 4095) ports so they cannot reach each other.
+    protected: bool = False
 
 
 @dataclass(frozen=True)

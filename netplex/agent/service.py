@@ -261,6 +261,9 @@ class AgentService:
         self._api_factory = api_factory or (
             lambda: HttpServerApi(settings.server_url, settings.agent_token or None))
         self.backend = backend or settings.backend()
+        # A backend we built is ours to close (the OVS one holds an OVSDB connection).
+        self._owns_backend = backend is None
+        self._ran = False
         self.cache = HostCache(settings.host)
         self._clock = clock
         self._use_monitors = monitors
@@ -345,6 +348,13 @@ class AgentService:
             self._runner.join(timeout)
         for t in self._threads:
             t.join(0.2)  # the watcher may sit in a long-poll; it is a daemon thread
+        if not self._ran:
+            self._close_backend()  # else run() does, on the worker, after its last pass
+
+    def _close_backend(self) -> None:
+        close = getattr(self.backend, "close", None)
+        if self._owns_backend and callable(close):
+            close()
 
     def resync_now(self, why: str = "requested") -> bool:
         """One full resync on the caller's thread (CLI tools, benchmark); not while running."""
@@ -359,6 +369,13 @@ class AgentService:
 
     def run(self) -> None:
         """Register, load the first snapshot, then serve until :meth:`stop`."""
+        self._ran = True
+        try:
+            self._serve()
+        finally:
+            self._close_backend()
+
+    def _serve(self) -> None:
         s = self.settings
         LOG.info("agent %s (%s) for host %s, server %s%s", s.binary, s.agent_type, s.host,
                  s.server_url, f", netns {s.netns}" if s.netns else "")

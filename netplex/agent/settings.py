@@ -143,8 +143,9 @@ class AgentSettings:
             raise SettingsError("report_interval and resync_interval must be positive",
                                 "fix [agent] report_interval / resync_interval")
         if self.mechanism == "openvswitch":
-            if not self.ovs_db.startswith(("unix:", "tcp:", "ssl:")):
-                raise SettingsError(f"OVSDB connection {self.ovs_db!r} is not unix:/tcp:/ssl:",
+            # ssl: would need key/certificate options the agent does not have.
+            if not self.ovs_db.startswith(("unix:", "tcp:")):
+                raise SettingsError(f"OVSDB connection {self.ovs_db!r} is not unix: or tcp:",
                                     "pass --ovs-db unix:/path/to/db.sock")
             if self.ovs_db.startswith("unix:") and not Path(self.ovs_db[5:]).exists():
                 raise SettingsError(
@@ -203,7 +204,11 @@ class AgentSettings:
     # --- the data plane ------------------------------------------------------------
 
     def backend(self) -> Backend:
-        """A fresh backend for this host (backends keep no state between calls)."""
+        """A fresh backend for this host (backends keep no host state between calls).
+
+        The Open vSwitch one opens its OVSDB connection on first use; the
+        agent closes it when it stops (``close()``).
+        """
         ns = self.netns or None
         vxlan = "vxlan" in self.tunnel_types
         if self.mechanism == "linuxbridge":

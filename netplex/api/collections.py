@@ -138,7 +138,12 @@ def routes(coll: Collection) -> list[Route]:
             validate_body(coll.attrs, it, resource=coll.member, for_create=True, is_admin=ctx.is_admin)
             for it in raw_items
         ]
-        created = await run_in_threadpool(service(request).create_bulk, ctx, items)
+        svc = service(request)
+        create_async = getattr(svc, "create_bulk_async", None)
+        if create_async is not None:
+            created = await create_async(ctx, items)
+        else:
+            created = await run_in_threadpool(svc.create_bulk, ctx, items)
         shown = [view(i, coll.attrs, is_admin=ctx.is_admin, fields=None) for i in created]
         if bulk:
             return JSON({coll.plural: shown}, status_code=201)

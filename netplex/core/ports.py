@@ -11,10 +11,11 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+import anyio.to_thread
 import netaddr
 from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -438,13 +439,30 @@ class PortService:
         return self.create_bulk(ctx, [attrs])[0]
 
     def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self._after_create(self.core.db.transaction(self._create_fn(ctx, items)))
+
+    async def create_bulk_async(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """:meth:`create_bulk` for an event loop. The transaction goes straight to
+        the database's writer; only when mechanism drivers want postcommit calls
+        or ports are to be bound (which may block) does the rest go to a worker
+        thread."""
+        created = await self.core.db.transaction_async(self._create_fn(ctx, items))
+        if self.core.hooks_want("port", "create") or any(p["binding:host_id"] for p, _ in created):
+            return await anyio.to_thread.run_sync(self._after_create, created)
+        return [port for port, _ in created]
+
+    def _create_fn(self, ctx: Context, items: list[dict[str, Any]],
+                   ) -> Callable[[Txn], list[tuple[dict[str, Any], list[Segment]]]]:
         for attrs in items:
             self._check_create_policy(ctx, attrs)
 
         def fn(txn: Txn) -> list[tuple[dict[str, Any], list[Segment]]]:
             return [self._create_in_txn(txn, ctx, a) for a in items]
 
-        created = self.core.db.transaction(fn)
+        return fn
+
+    def _after_create(self, created: list[tuple[dict[str, Any], list[Segment]]]) -> list[dict[str, Any]]:
+        """Postcommit calls and binding of freshly created ports (may block)."""
         out: list[dict[str, Any]] = []
         want_post = self.core.hooks_want("port", "create")
         for i, (port, segs) in enumerate(created):

@@ -18,6 +18,7 @@ commit itself.
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import logging
 import os
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import anyio.to_thread
 import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, insert, select, text, update
 from sqlalchemy.engine import make_url
@@ -137,7 +139,10 @@ class Txn:
         self.changes.append(ChangeRecord(resource, resource_id, action, body))
 
     def after_commit(self, fn: Callable[[], None]) -> None:
-        """Run ``fn`` once the transaction has committed (never on rollback)."""
+        """Run ``fn`` once the transaction has committed (never on rollback).
+
+        After :meth:`Database.transaction_async` it runs on the event loop:
+        keep it short and non-blocking."""
         self._after_commit.append(fn)
 
 
@@ -254,11 +259,44 @@ class Database:
             try:
                 return self._run_once(fn)
             except Exception as exc:
-                if not self._is_retriable(exc) or attempt >= self.max_retries:
-                    raise
                 attempt += 1
-                LOG.debug("retrying transaction (attempt %d) after %r", attempt, exc)
-                time.sleep(random.uniform(0, 0.002 * 2 ** min(attempt, 6)))
+                delay = self._retry_delay(exc, attempt)
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    def _retry_delay(self, exc: BaseException, attempt: int) -> float | None:
+        """How long to wait before try number ``attempt + 1`` after ``exc``; None: give up."""
+        if not isinstance(exc, Exception) or not self._is_retriable(exc) or attempt > self.max_retries:
+            return None
+        LOG.debug("retrying transaction (attempt %d) after %r", attempt, exc)
+        return random.uniform(0, 0.002 * 2 ** min(attempt, 6))
+
+    async def transaction_async(self, fn: Callable[[Txn], T]) -> T:
+        """:meth:`transaction`, awaited on the running event loop.
+
+        On SQLite the job goes to the group committer's writer thread
+        directly (no worker thread per call); elsewhere :meth:`transaction`
+        runs in a worker thread. ``fn`` runs off the loop either way.
+        """
+        group = self._group
+        if group is None:
+            return await anyio.to_thread.run_sync(self.transaction, fn)
+        loop = asyncio.get_running_loop()
+        attempt = 0
+        while True:
+            job = Job(fn, future=loop.create_future())
+            await group.submit_async(job)
+            if job.error is None:
+                txn = cast(Txn, job.txn)
+                for hook in txn._after_commit:
+                    hook()
+                return cast(T, job.result)
+            attempt += 1
+            delay = self._retry_delay(job.error, attempt)
+            if delay is None:
+                raise job.error
+            await asyncio.sleep(delay)
 
     def _flock(self) -> None:
         if self._lock_fd is None:

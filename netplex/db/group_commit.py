@@ -11,6 +11,12 @@ one kept connection, and commits once. A job that raises only rolls back
 its own savepoint; the others still commit. A job alone in its batch runs
 without a savepoint. Followers sleep until the leader marks their job done.
 
+An event loop must not lead (it would block every request of the process),
+so jobs submitted from one (:meth:`GroupCommitter.submit_async`) are led by
+a writer thread of the committer's own, and come back to their loop with one
+``call_soon_threadsafe`` per batch: no worker-thread hop per request, and
+one wake-up of the loop for a whole batch instead of one per job.
+
 Feed revisions are numbered by the leader, which reads the head once per
 batch and writes it once before the commit: SQLite writers are serialised
 (a thread lock plus a ``flock`` across worker processes), so no other
@@ -19,6 +25,7 @@ writer can interleave.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -43,11 +50,16 @@ class Job:
     result: Any = None
     error: BaseException | None = None
     #: Held until the caller's thread must wake: its job is done, or it leads next.
-    _wake: threading.Lock = field(default_factory=threading.Lock)
+    #: None for a job awaited on an event loop (:attr:`future`).
+    _wake: threading.Lock | None = None
     _owner: threading.Thread = field(default_factory=threading.current_thread)
+    #: Set for jobs submitted with :meth:`GroupCommitter.submit_async`.
+    future: asyncio.Future[None] | None = None
 
     def __post_init__(self) -> None:
-        self._wake.acquire()
+        if self.future is None:
+            self._wake = threading.Lock()
+            self._wake.acquire()
 
 
 @dataclass
@@ -77,9 +89,14 @@ class GroupCommitter:
     #: Kept open between batches: a pool checkout (and its reset) per commit
     #: cost as much as the statements of a small write.
     _conn: Connection | None = None
+    #: Leads for jobs awaited on event loops; started on first use.
+    _writer: threading.Thread | None = None
+    _writer_go: threading.Event = field(default_factory=threading.Event)
+    _closing: bool = False
 
     def submit(self, job: Job) -> None:
         """Return once ``job`` has run and its batch committed (or failed)."""
+        assert job._wake is not None, "an awaited job goes through submit_async"
         with self._mutex:
             self._queue.append(job)
             lead = not self._leading
@@ -100,12 +117,57 @@ class GroupCommitter:
                 self._hand_over()
                 return
 
+    async def submit_async(self, job: Job) -> None:
+        """Like :meth:`submit`, awaited on the running event loop; ``job`` must
+        have been made with ``future=loop.create_future()``. The writer thread
+        runs it; cancelling the wait does not cancel the job."""
+        assert job.future is not None
+        with self._mutex:
+            if self._closing:
+                raise RuntimeError("the group committer is closed")
+            self._queue.append(job)
+            wake = not self._leading
+            self._leading = True
+        if wake:
+            self._start_writer()
+        await job.future
+
+    def _start_writer(self) -> None:
+        """Hand the lead to the writer thread (the caller has set ``_leading``)."""
+        if self._writer is None:
+            with self._mutex:
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_loop, name="group-commit",
+                                                    daemon=True)
+                    self._writer.start()
+        self._writer_go.set()
+
+    def _write_loop(self) -> None:
+        while True:
+            self._writer_go.wait()
+            self._writer_go.clear()
+            if self._closing:
+                return
+            while True:
+                try:
+                    self._lead()
+                except BaseException:  # noqa: BLE001 - _lead failed the batch's jobs already
+                    pass
+                with self._mutex:
+                    if not self._queue:
+                        self._leading = False
+                        break
+
     def _hand_over(self) -> None:
         with self._mutex:
-            if self._queue:
-                self._queue[0]._wake.release()
-            else:
+            if not self._queue:
                 self._leading = False
+                return
+            head = self._queue[0]
+        if head._wake is not None:
+            head._wake.release()
+        else:
+            self._start_writer()
 
     def _take_batch(self) -> list[Job]:
         with self._mutex:
@@ -117,7 +179,15 @@ class GroupCommitter:
         return self._conn
 
     def close(self) -> None:
-        """Close the kept connection (call when no leader is running)."""
+        """Stop the writer thread and close the kept connection (call when no
+        leader is running)."""
+        with self._mutex:
+            self._closing = True
+        writer = self._writer
+        if writer is not None:
+            self._writer_go.set()
+            writer.join(timeout=10)
+            self._writer = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -152,10 +222,19 @@ class GroupCommitter:
     @staticmethod
     def _finish(batch: list[Job]) -> None:
         me = threading.current_thread()
+        awaited: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for job in batch:
             job.done = True
-            if job._owner is not me:
+            if job.future is not None:
+                awaited.setdefault(job.future.get_loop(), []).append(job.future)
+            elif job._owner is not me:
+                assert job._wake is not None
                 job._wake.release()
+        for loop, futures in awaited.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, futures)
+            except RuntimeError:
+                pass  # the loop is closed: nobody is waiting any more
 
     def _commit(self, batch: list[Job]) -> bool:
         conn = self._connection()
@@ -176,3 +255,9 @@ class GroupCommitter:
             self._conn = None
             conn.close()
             raise
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for fut in futures:
+        if not fut.done():
+            fut.set_result(None)

@@ -155,15 +155,20 @@ def dump_flow_cookies(mgmt: str, prefix: int, mask: int) -> frozenset[int]:
     return frozenset(cookies)
 
 
-def ofctl_bundle(mgmt: str, lines: Sequence[str]) -> None:
+def ofctl_bundle(mgmt: str, lines: Sequence[str], names: bool = True) -> None:
     """Apply flow mods (``flow add ...`` / ``flow delete ...`` lines) as one atomic bundle.
 
     Atomic matters: a re-tag that removes one flow and adds another never
     leaves a window in which traffic hits neither.
+
+    :param names: the lines name ports (``in_port=patch-x``). ovs-ofctl then
+        first fetches every port's description to translate them, which is
+        most of its run time on a bridge with 1,000 ports (~30 ms against
+        ~12 ms); pass False when the lines use OpenFlow port numbers only.
     """
     if not lines:
         return
-    cmd = ["ovs-ofctl", "-O", "OpenFlow14", "bundle", mgmt, "-"]
+    cmd = ["ovs-ofctl", *([] if names else ["--no-names"]), "-O", "OpenFlow14", "bundle", mgmt, "-"]
     proc = subprocess.run(cmd, input="\n".join(lines) + "\n", capture_output=True, text=True,
                           timeout=60, check=False)
     if proc.returncode != 0:

@@ -344,13 +344,16 @@ class LinuxExecutor:
 
     def _apply_ovs(self, op: Op) -> None:
         match op:
-            case OvsAddPort(bridge=bridge, port=port, external_ids=ids, initial_tag=tag, db=db):
+            case OvsAddPort(bridge=bridge, port=port, external_ids=ids, initial_tag=tag, db=db,
+                            initial_protected=protected):
                 LOG.debug("%s", op)
                 sets = [f"external_ids:{k}={_ovs_quote(v)}" for k, v in ids]
                 # With --may-exist, add-port's column arguments only apply to a new port.
                 args = ["--may-exist", "add-port", bridge, port]
                 if tag is not None:
                     args.append(f"tag={tag}")
+                if protected:
+                    args.append("protected=true")
                 if sets:
                     args += ["--", "set", "Interface", port, *sets]
                 try:

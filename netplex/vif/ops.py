@@ -157,8 +157,9 @@ class SetDefaultRoute:
 class OvsAddPort:
     """Port ``port`` is on OVS bridge ``bridge`` with these Interface external_ids.
 
-    ``initial_tag`` is set only when the port is created, never on an existing
-    port (whose tag the agent may have set meanwhile). ``db`` is the OVSDB
+    ``initial_tag`` (and ``initial_protected``, OVS's Port ``protected``: such
+    ports never forward to each other) are set only when the port is created,
+    never on an existing port (whose tag the agent may have set meanwhile). ``db`` is the OVSDB
     socket from the binding (``vif_details["ovsdb_connection"]``), used unless
     the executor was given one explicitly.
     """
@@ -168,10 +169,13 @@ class OvsAddPort:
     external_ids: tuple[tuple[str, str], ...] = ()
     initial_tag: int | None = None
     db: str | None = None
+    initial_protected: bool = False
 
     def __str__(self) -> str:
         ids = " ".join(f"{k}={v}" for k, v in self.external_ids)
-        tag = f" tag={self.initial_tag} if new" if self.initial_tag is not None else ""
+        initial = ([f"tag={self.initial_tag}"] if self.initial_tag is not None else []) + (
+            ["protected"] if self.initial_protected else [])
+        tag = f" {' '.join(initial)} if new" if initial else ""
         return f"ovs add-port {self.bridge} {self.port}{tag}" + (f" ({ids})" if ids else "")
 
 

@@ -12,11 +12,12 @@ Linux bridge ``qbr<id>`` instead, linked to OVS by the veth pair
 ``qvb<id>`` (in ``qbr``) / ``qvo<id>`` (the OVS port carrying the
 external_ids). Mechanisms ask for this when they filter on a Linux bridge.
 
-New ports are created with ``tag=4095``, the VLAN the OVS agent treats as
-dead: until the agent has seen the port and given it its network's local VLAN,
-the port cannot reach (or be flooded by) other networks' traffic. The tag is
-only set when the port is created, so re-plugging never undoes the agent's
-tag. Controllers that do not use agent-style local VLANs on the bridge (an
+New ports are created with ``tag=4095`` and ``protected=true``, what the OVS
+agent makes of ports it has not wired (dead): until the agent has seen the
+port and given it its network's local VLAN, the port cannot reach (or be
+flooded by) other networks' traffic, nor other new ports (protected ports
+never forward to each other). Both are only set when the port is created, so
+re-plugging never undoes the agent's tag. Controllers that do not use agent-style local VLANs on the bridge (an
 SDN controller owning ``br-int``) need ``OvsPlugin(isolate_new_ports=False)``.
 
 ``vif_details["ovsdb_connection"]`` (``unix:/path``) names the OVSDB to use
@@ -96,7 +97,7 @@ class OvsPlugin(VifPlugin):
                 EnsureVeth(qvb, qvo, mtu=vif.mtu),
                 SetLink(qvb, up=True, mtu=vif.mtu, master=qbr),
                 SetLink(qvo, up=True, mtu=vif.mtu),
-                OvsAddPort(bridge, qvo, ids, tag, db),
+                OvsAddPort(bridge, qvo, ids, tag, db, initial_protected=self.isolate_new_ports),
             ]
             if instance.netns:
                 ops += vm_veth(vif, master=qbr)
@@ -104,7 +105,8 @@ class OvsPlugin(VifPlugin):
         if not instance.netns:
             # libvirt's <virtualport type='openvswitch'> adds the tap itself.
             return []
-        return [*vm_veth(vif), OvsAddPort(bridge, vif.devname, ids, tag, db)]
+        return [*vm_veth(vif), OvsAddPort(bridge, vif.devname, ids, tag, db,
+                                          initial_protected=self.isolate_new_ports)]
 
     def plan_unplug(self, vif: VIF, instance: InstanceInfo) -> list[Op]:
         db = vif.detail("ovsdb_connection") or None

@@ -158,7 +158,7 @@ class Lab:
                 "--may-exist", "add-br", "br-int", "--", "set", "Bridge", "br-int",
                 "datapath_type=netdev", "fail_mode=secure", "--",
                 "--may-exist", "add-port", "br-int", vm.tap, "--",
-                "set", "Port", vm.tap, "tag=4095", "--",
+                "set", "Port", vm.tap, "tag=4095", "protected=true", "--",
                 "set", "Interface", vm.tap, f"external_ids:iface-id={port_id}",
                 f"external_ids:attached-mac={mac}", "external_ids:iface-status=active")
         self.cloud.ports[port_id] = {

@@ -3,10 +3,13 @@ observe() sees what they did."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import pytest
 
+from netplex.agent.linuxbridge import BRIDGE_MAX_PORTS, LinuxBridgeBackend, LinuxBridgeConfig
+from netplex.agent.model import HostDesired, NetworkSpec, PortSpec
 from netplex.linux import netns
 from netplex.linux.ip import FdbEntry, IpBatch, VxlanInfo, observe_linux, observe_netlink, read_links
 
@@ -102,3 +105,26 @@ def test_netns_create_delete_idempotent(prefix: str) -> None:
         netns.delete(name)
         netns.delete(name)
     assert not netns.exists(name)
+
+
+def test_full_kernel_bridge_is_reported_not_retried(make_netns: Callable[[str], str]) -> None:
+    """The kernel's limit is what the Linux bridge backend assumes: 1,023 ports on
+    one bridge. The port beyond it is left out of the plan (no failing operation)
+    and reported DOWN as "full"."""
+    ns = make_netns("full")
+    net = NetworkSpec("cccccccc-0000-0000-0000-000000000000", "local")
+    ports = [PortSpec(f"{i:011d}-f", net.network_id, f"fa:16:3e:01:{i >> 8:02x}:{i & 255:02x}", ())
+             for i in range(BRIDGE_MAX_PORTS + 1)]
+    script = "".join(f"link add {p.device} type veth peer name v{i}\n" for i, p in enumerate(ports))
+    subprocess.run(netns.exec_in(ns, ["ip", "-batch", "-"]), input=script, text=True, check=True,
+                   capture_output=True, timeout=120)
+    backend = LinuxBridgeBackend(LinuxBridgeConfig(), ns)
+    desired = HostDesired("h1", networks=(net,), ports=tuple(ports))
+    plan = backend.plan(desired, backend.observe())
+    assert backend.apply(plan.ops).errors == ()
+    after = backend.observe()
+    status = backend.port_status(desired, after)
+    assert len(after.slaves_of(f"brq{net.network_id[:11]}")) == BRIDGE_MAX_PORTS
+    assert [pid for pid, st in status.items() if not st.up] == [ports[-1].port_id]
+    assert "is full" in status[ports[-1].port_id].reason
+    assert backend.plan(desired, after).ops == ()

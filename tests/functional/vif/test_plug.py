@@ -203,11 +203,12 @@ def test_attach_two_vms_on_ovs_and_ping(vif_netns: Callable[[str], str],
     details = {"bridge_name": "br-int", "ovs_hybrid_plug": False, "datapath_type": "netdev"}
 
     def agent(p: dict[str, Any]) -> str:
-        # Stands in for the OVS agent: give every tap with an iface-id one local VLAN.
+        # Stands in for the OVS agent: give every tap with an iface-id one local VLAN
+        # (and lift the protection the VIF library plugs new ports with).
         iface = ex.ovs_interface("tap" + p["id"][:11])
         if iface is None or iface.external_ids.get("iface-id") != p["id"]:
             return "DOWN"
-        ovs.vsctl("set", "Port", iface.name, "tag=7")
+        ovs.vsctl("set", "Port", iface.name, "tag=7", "protected=false")
         return "ACTIVE"
 
     s1 = FakeNeutron(port("unbound", host=""), binder=binds_as("ovs", details), agent=agent)

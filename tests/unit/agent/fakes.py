@@ -23,7 +23,7 @@ from netplex.agent.model import (
     OvsPortState,
     VxlanInfo,
 )
-from netplex.agent.openvswitch import OvsConfig, plan_openvswitch
+from netplex.agent.openvswitch import DEAD_VLAN, OvsConfig, plan_openvswitch
 from netplex.agent.ops import (
     AddFdb,
     AddFlows,
@@ -186,7 +186,8 @@ class FakeOvsHost:
                     self.ports.pop(name, None)
                 case EnsureTag(name, tag, net_id):
                     self.ports[name] = dataclasses.replace(self.ports[name], tag=tag,
-                                                           net_id=net_id)
+                                                           net_id=net_id,
+                                                           protected=tag == DEAD_VLAN)
                 case AddFlows(bridge, flows):
                     for f in flows:
                         assert f.bridge == bridge
@@ -217,4 +218,6 @@ class FakeOvsHost:
 
     def same_vlan(self, a: str, b: str) -> bool:
         pa, pb = self.ports.get(a), self.ports.get(b)
-        return bool(pa and pb and pa.tag and pa.tag == pb.tag and pa.tag != 4095)
+        # Protected ports never forward to each other (OVS's Port "protected").
+        return bool(pa and pb and pa.tag and pa.tag == pb.tag and pa.tag != DEAD_VLAN
+                    and not (pa.protected and pb.protected))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netplex.agent.linuxbridge import LinuxBridgeConfig, port_status_linuxbridge
+from netplex.agent.linuxbridge import BRIDGE_MAX_PORTS, LinuxBridgeConfig, port_status_linuxbridge
 from netplex.agent.model import (
     FLOOD_MAC,
     FdbEntry,
@@ -185,3 +185,31 @@ def test_restart_reads_back_state_and_changes_nothing() -> None:
     fresh = FakeLinuxBridgeHost(CFG)
     fresh.kernel = h.kernel
     assert fresh.plan(d).ops == ()
+
+
+def test_full_bridge_reports_the_rest_down_instead_of_failing_every_pass() -> None:
+    """A kernel bridge takes 1,023 ports: with the VXLAN device that leaves 1,022
+    taps. Those that do not fit get no operation and a DOWN reason, also when the
+    status is judged as converged; they go on once others leave."""
+    ports = [PortSpec(f"{i:011d}-q", NA, f"fa:16:3e:00:{i >> 8:02x}:{i & 255:02x}", ())
+             for i in range(BRIDGE_MAX_PORTS + 1)]
+    h = host_with_taps(*ports)
+    d = desired(*ports, nets=(VXA,))
+    before = h.kernel.observe()
+    plan = h.converge(d)
+    devices = {p.device for p in ports}
+    attached = {op.dev for op in plan.ops if isinstance(op, AttachPort) and op.dev in devices}
+    assert len(attached) == BRIDGE_MAX_PORTS - 1
+    left_out = [p for p in ports if p.device not in attached]
+    assert [p.port_id for p in left_out] == [ports[-2].port_id, ports[-1].port_id]
+    for st in (port_status_linuxbridge(d, before, CFG, converged=True),
+               port_status_linuxbridge(d, h.kernel.observe(), CFG)):
+        assert sum(s.up for s in st.values()) == BRIDGE_MAX_PORTS - 1
+        assert not st[ports[-1].port_id].up and "is full" in st[ports[-1].port_id].reason
+    # Converged: the next pass plans nothing (no doomed attach retried).
+    assert h.plan(d).ops == ()
+    # One port leaves: the first waiting one takes its place.
+    d2 = desired(*ports[1:], nets=(VXA,))
+    h.converge(d2)
+    st = port_status_linuxbridge(d2, h.kernel.observe(), CFG)
+    assert st[ports[-2].port_id].up and not st[ports[-1].port_id].up

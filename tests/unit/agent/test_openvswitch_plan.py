@@ -22,6 +22,7 @@ from netplex.agent.ops import (
     DelOvsPort,
     EnsureOvsBridge,
     EnsureTag,
+    Flow,
 )
 
 from .fakes import FakeOvsHost
@@ -95,16 +96,27 @@ def test_tags_survive_restart_and_are_not_renumbered() -> None:
 
 
 def test_unknown_port_is_dead_until_bound_here() -> None:
+    """Dead: tag 4095 and protected (dead ports cannot reach each other), no flow;
+    binding it is one OVSDB change and no OpenFlow change."""
     h = host(P1, P2)
     h.converge(desired(P1))
-    assert h.ports[P2.device].tag == DEAD_VLAN
-    ofport = h.ports[P2.device].ofport
-    assert f"priority=10,in_port={ofport} actions=drop" in h.flow_specs("br-int")
+    dead = h.ports[P2.device]
+    assert dead.tag == DEAD_VLAN and dead.protected and dead.net_id is None
+    assert not any("in_port=" in f and "drop" in f and "int-" not in f for f in h.flow_specs("br-int"))
     plan = h.converge(desired(P1, P2))
-    assert EnsureTag(P2.device, h.ports[P1.device].tag or 0, NA) in plan.ops
-    assert any(isinstance(op, DelFlows) for op in plan.ops)
-    assert h.same_vlan(P1.device, P2.device)
-    assert f"priority=10,in_port={ofport} actions=drop" not in h.flow_specs("br-int")
+    assert plan.ops == (EnsureTag(P2.device, h.ports[P1.device].tag or 0, NA),)
+    assert h.same_vlan(P1.device, P2.device) and not h.ports[P2.device].protected
+
+
+def test_drop_flows_of_dead_ports_from_older_agents_are_removed() -> None:
+    """Agents before the protected flag dropped a dead port's traffic by flow."""
+    h = host(P1, P2)
+    h.converge(desired(P1))
+    old = Flow("br-int", 10, f"in_port={h.ports[P2.device].ofport}", "drop")
+    h.flows["br-int"][old.cookie] = old
+    plan = h.converge(desired(P1))
+    assert DelFlows("br-int", (old.cookie,)) in plan.ops
+    assert old.cookie not in h.flows["br-int"]
 
 
 def test_admin_down_port_is_dead_and_reported_down() -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
@@ -63,4 +64,40 @@ def test_rollback_writes_no_change_and_retry_reruns(db_url: str) -> None:
     assert db.head_revision() == 1
     with db.read() as s:
         assert s.execute(select(Network)).first() is None
+    db.dispose()
+
+
+def test_transaction_async_commits_records_and_rolls_back(db_url: str) -> None:
+    """Awaited transactions: same feed, same rollback, on both databases
+    (SQLite through the writer thread, PostgreSQL through a worker thread)."""
+    db = Database(db_url, max_retries=0)
+    seen: list[int] = []
+    db.commit_listeners.append(seen.append)
+
+    def good(i: int):  # type: ignore[no-untyped-def]
+        def fn(txn):  # type: ignore[no-untyped-def]
+            net = Network(name=f"n{i}", project_id="p")
+            txn.session.add(net)
+            txn.session.flush()
+            txn.record("network", net.id, "create", None)
+            return net.id
+
+        return fn
+
+    def bad(txn):  # type: ignore[no-untyped-def]
+        txn.session.add(Network(name="bad", project_id="p"))
+        txn.session.flush()
+        txn.record("network", "bad", "create", None)
+        raise RetryRequest(ValueError("refused"))
+
+    async def main() -> list[object]:
+        calls = [db.transaction_async(good(i)) for i in range(10)]
+        return await asyncio.gather(*calls, db.transaction_async(bad), return_exceptions=True)
+
+    out = asyncio.run(main())
+    assert isinstance(out[-1], RetryRequest) and len(set(out[:-1])) == 10
+    with db.read() as s:
+        assert sorted(s.execute(select(Network.name)).scalars()) == sorted(f"n{i}" for i in range(10))
+        revs = list(s.execute(select(Change.revision).order_by(Change.revision)).scalars())
+    assert revs == list(range(1, 11)) and max(seen) == 10
     db.dispose()

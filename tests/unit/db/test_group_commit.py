@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Any
 
@@ -148,3 +149,124 @@ def test_batch_of_one_and_many_store_the_same(sqlite_url: str, size: int) -> Non
     with db.read() as s:
         assert len(s.execute(select(Network.id)).all()) == size
     db.dispose()
+
+
+# --- jobs awaited on an event loop ------------------------------------------------
+
+
+def test_awaited_and_threaded_jobs_share_batches_and_the_feed(sqlite_url: str) -> None:
+    """Coroutines (led by the writer thread) and threads (leading themselves) mix:
+    every job runs once, failures stay with their job, revisions are gapless."""
+    db = Database(sqlite_url, max_retries=0)
+
+    def make(name: str, fail: bool) -> Any:
+        def fn(txn: Txn) -> str:
+            txn.session.add(Network(name=name, project_id="p"))
+            txn.session.flush()
+            txn.record("network", name, "create", None)
+            if fail:
+                raise ValueError(name)
+            return name
+
+        return fn
+
+    async def loop_side() -> list[Any]:
+        calls = [db.transaction_async(make(f"a{i}", i % 4 == 0)) for i in range(40)]
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    thread_out: list[Any] = []
+
+    def thread_side(i: int) -> None:
+        for j in range(5):
+            try:
+                thread_out.append(db.transaction(make(f"t{i}-{j}", False)))
+            except ValueError as exc:  # pragma: no cover - none of these fail
+                thread_out.append(exc)
+
+    threads = [threading.Thread(target=thread_side, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    loop_out = asyncio.run(loop_side())
+    for t in threads:
+        t.join()
+
+    assert [type(o) for o in loop_out[::4]] == [ValueError] * 10
+    assert [o for i, o in enumerate(loop_out) if i % 4] == [f"a{i}" for i in range(40) if i % 4]
+    assert sorted(thread_out) == sorted(f"t{i}-{j}" for i in range(4) for j in range(5))
+    with db.read() as s:
+        names = set(s.execute(select(Network.name)).scalars())
+        revs = list(s.execute(select(Change.revision).order_by(Change.revision)).scalars())
+    assert names == {f"a{i}" for i in range(40) if i % 4} | set(thread_out)
+    assert revs == list(range(1, len(names) + 1))
+    group = db._group
+    assert group is not None and not group._queue
+    db.dispose()
+    assert group._writer is None  # stopped by dispose
+
+
+def test_awaited_job_is_retried_after_a_unique_key_race(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+
+    def fn(txn: Txn) -> str:
+        s = txn.session
+        if s.get(Network, "shared-id") is not None:
+            return "saw it"
+        s.add(Network(id="shared-id", name="n", project_id="p"))
+        s.flush()
+        return "made it"
+
+    async def main() -> list[str]:
+        return await asyncio.gather(*(db.transaction_async(fn) for _ in range(6)))
+
+    assert sorted(asyncio.run(main())) == ["made it"] + ["saw it"] * 5
+    db.dispose()
+
+
+def test_cancelled_wait_leaves_the_job_to_finish(sqlite_url: str) -> None:
+    """A request that goes away does not undo or wedge its transaction."""
+    db = Database(sqlite_url)
+    gate = threading.Event()
+
+    def slow(txn: Txn) -> None:
+        gate.wait(5)
+        txn.session.add(Network(name="slow", project_id="p"))
+
+    async def main() -> str:
+        task = asyncio.ensure_future(db.transaction_async(slow))
+        await asyncio.sleep(0.05)
+        task.cancel()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # The committer is still usable afterwards.
+        return await db.transaction_async(lambda txn: "next")
+
+    assert asyncio.run(main()) == "next"
+    with db.read() as s:
+        assert list(s.execute(select(Network.name)).scalars()) == ["slow"]
+    db.dispose()
+
+
+def test_lock_failure_reaches_the_awaiting_coroutine() -> None:
+    def run_batch(conn: Any, jobs: list[Job]) -> bool:  # pragma: no cover - never reached
+        raise AssertionError("ran without the lock")
+
+    def broken_lock() -> None:
+        raise OSError("no lock for you")
+
+    committer = GroupCommitter(engine=None, run_batch=run_batch, enter=broken_lock)  # type: ignore[arg-type]
+
+    async def main() -> Job:
+        job = Job(lambda _: None, future=asyncio.get_running_loop().create_future())
+        await committer.submit_async(job)
+        return job
+
+    job = asyncio.run(main())
+    assert job.done and isinstance(job.error, OSError)
+    # The writer gives up the lead right after waking the loop.
+    for _ in range(1000):
+        if not committer._leading:
+            break
+        threading.Event().wait(0.001)
+    assert not committer._queue and not committer._leading
+    committer.close()

@@ -26,10 +26,10 @@ def argvs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
 
 
 def test_add_port_is_idempotent_tags_only_new_ports_and_quotes(argvs: list[list[str]]) -> None:
-    LinuxExecutor().apply([OvsAddPort("br-int", "tapx", IDS, initial_tag=4095)])
+    LinuxExecutor().apply([OvsAddPort("br-int", "tapx", IDS, initial_tag=4095, initial_protected=True)])
     assert argvs == [[
         "ovs-vsctl", "--timeout=10", "--may-exist", "add-port", "br-int", "tapx", "tag=4095",
-        "--", "set", "Interface", "tapx", 'external_ids:iface-id="p1"',
+        "protected=true", "--", "set", "Interface", "tapx", 'external_ids:iface-id="p1"',
         'external_ids:vm-uuid="we\\"ird"',
     ]]
 

@@ -88,7 +88,7 @@ def test_ovs_plan_namespace_vm() -> None:
     p = OvsPlugin()
     assert p.plan_plug(vif, NS_VM) == [
         *veth(),
-        OvsAddPort("br-int", TAP, OVS_IDS, initial_tag=4095),
+        OvsAddPort("br-int", TAP, OVS_IDS, initial_tag=4095, initial_protected=True),
     ]
     assert p.plan_unplug(vif, NS_VM) == [OvsDelPort(TAP), DeleteLink(TAP)]
 
@@ -96,7 +96,7 @@ def test_ovs_plan_namespace_vm() -> None:
 def test_ovs_plan_defaults_to_br_int_and_passes_the_ovsdb_socket() -> None:
     vif = make_vif("ovs", {"ovsdb_connection": "unix:/run/h1/db.sock"})
     plan = OvsPlugin().plan_plug(vif, NS_VM)
-    assert plan[-1] == OvsAddPort("br-int", TAP, OVS_IDS, 4095, "unix:/run/h1/db.sock")
+    assert plan[-1] == OvsAddPort("br-int", TAP, OVS_IDS, 4095, "unix:/run/h1/db.sock", initial_protected=True)
     assert OvsPlugin().plan_unplug(vif, NS_VM)[0] == OvsDelPort(TAP, "unix:/run/h1/db.sock")
 
 
@@ -114,7 +114,7 @@ def test_ovs_hybrid_plan_namespace_vm() -> None:
         EnsureVeth(QVB, QVO, mtu=1450),
         SetLink(QVB, mtu=1450, master=QBR),
         SetLink(QVO, mtu=1450),
-        OvsAddPort("br-int", QVO, OVS_IDS, initial_tag=4095),
+        OvsAddPort("br-int", QVO, OVS_IDS, initial_tag=4095, initial_protected=True),
         *veth(master=QBR),
     ]
     assert p.plan_unplug(vif, NS_VM) == [
@@ -178,7 +178,7 @@ def test_vhostuser_validates_details(details: dict[str, Any]) -> None:
 def test_plans_describe_themselves() -> None:
     lines = describe(OvsPlugin().plan_plug(make_vif("ovs"), NS_VM))
     assert lines[0] == f"ensure veth {TAP} <-> {VM}"
-    assert lines[-1].startswith(f"ovs add-port br-int {TAP} tag=4095 if new (iface-id={PORT_ID}")
+    assert lines[-1].startswith(f"ovs add-port br-int {TAP} tag=4095 protected if new (iface-id={PORT_ID}")
 
 
 # --- behaviour on a fake host ----------------------------------------------------------
