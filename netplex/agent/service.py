@@ -299,6 +299,9 @@ class AgentService:
         self._next_resync = 0.0
         self._distrust_empty = False
         self._server_down = False
+        #: Set when a call succeeds after failures (or on stop): wakes the feed
+        #: watcher out of its backoff so it is back on the feed at once.
+        self._server_back = threading.Event()
         self._threads: list[threading.Thread] = []
         self._monitors: list[DeviceMonitor] = []
         self._monitor_checked = 0.0
@@ -339,6 +342,7 @@ class AgentService:
         """Stop all threads. The data plane is left exactly as it is."""
         self._stop.set()
         self._resumed.set()
+        self._server_back.set()
         self._q.put(_Stop())
         if self._reporter is not None:
             self._reporter.wake()
@@ -474,7 +478,9 @@ class AgentService:
     def _watch(self) -> None:
         """Long-poll the feed; hand changes to the worker. Never touches the cache."""
         api = self._api_factory()
-        backoff = Backoff(0.5, 10.0)
+        # A failed long-poll costs one refused connection, so retries stay
+        # frequent: the agent must be back on the feed soon after the server.
+        backoff = Backoff(0.5, 2.0)
         with self._cursor_lock:
             after = self._watch_from
         try:
@@ -488,8 +494,9 @@ class AgentService:
                     after = self._await_resync(_Resync("feed compacted"))
                     continue
                 except ClientError as exc:
+                    self._server_back.clear()  # before the error: a success after it wakes us
                     self._server_error("watch", exc)
-                    self._stop.wait(backoff.next())
+                    self._server_back.wait(backoff.next())
                     continue
                 backoff.reset()
                 self._server_ok()
@@ -784,3 +791,4 @@ class AgentService:
             was_down, self._server_down = self._server_down, False
         if was_down:
             LOG.info("server reachable again")
+            self._server_back.set()

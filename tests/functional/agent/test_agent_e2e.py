@@ -215,6 +215,11 @@ def test_server_restart_tears_nothing_down(lab: Lab) -> None:
     # The agents are back on the feed: a new port is wired and reported as usual.
     lab.wait_agents(timeout=20)
     lab.add_vm("vm-o2b", "host-ovs2", "net", "10.1.0.23", timeout=30)
+    # ACTIVE is host-ovs2's word; host-lb2 learns the new port from its own
+    # feed watch, which must have reconnected too (within its 2 s backoff cap).
+    mac = lab.state.vms["vm-o2b"].mac
+    wait_for(lambda: (mac, host_ip(lab, "host-ovs2")) in lab.fdb("host-lb2", "net"), 5,
+             "lb2 learns vm-o2b from the feed")
     assert reaches(lab, "vm-o2b", "vm-l2")
 
 

@@ -40,6 +40,7 @@ from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
 from netplex.agent.service import (
     AgentError,
     AgentService,
+    Backoff,
     _Changes,
     _Device,
     _Reported,
@@ -536,6 +537,28 @@ def test_server_down_leaves_the_data_plane_alone(server: FakeServer) -> None:
     clock.now += 11
     agent.process([])
     assert agent.stats().resyncs == 2 and backend.kernel.observe() == before
+
+
+def test_watcher_is_back_on_the_feed_as_soon_as_the_server_answers_again(
+        server: FakeServer, running: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    net = server.add_network(1001)
+    pid = server.add_port(net, HOST)
+    backend = FakeBackend()
+    backend.plug(pid)
+    agent = running(make_agent(server, backend))
+    # From now on a failed long-poll would keep the watcher away for 60 s: only
+    # the heartbeat's success (every 0.2 s here) can bring it back in time.
+    monkeypatch.setattr(Backoff, "next", lambda self: 60.0)
+    errors = agent.stats().server_errors
+    server.down = True
+    with server.lock:
+        server.lock.notify_all()  # end the pending long-poll now
+    wait_for(lambda: agent.stats().server_errors > errors)
+    time.sleep(0.3)  # the watcher has failed and sits in its backoff
+    server.down = False
+    remote = server.add_port(net, "h3", mac="fa:16:3e:00:00:33")
+    wait_for(lambda: FdbEntry("fa:16:3e:00:00:33", IPS["h3"]) in backend.kernel.fdb["vxlan-1001"])
+    assert server.ports[remote]["binding:host_id"] == "h3"
 
 
 def test_never_reconciles_before_a_snapshot(server: FakeServer) -> None:
