@@ -29,13 +29,14 @@ they are attached as soon as others leave.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from netplex.agent.kernel import apply_kernel, refresh
 from netplex.agent.l2pop import plan_stale_vxlan, plan_vxlan
 from netplex.agent.model import HostDesired, LinuxObserved, NetworkSpec, bridge_name, vxlan_name
+from netplex.agent.monitor import DeviceMonitor, DeviceNews, LinkMonitor
 from netplex.agent.ops import (
     AttachPort,
     DeleteBridge,
@@ -303,6 +304,10 @@ class LinuxBridgeBackend:
 
     def observe(self) -> LinuxObserved:
         return observe_linux(self.netns)
+
+    def device_monitor(self, notify: Callable[[DeviceNews], None]) -> DeviceMonitor:
+        """``ip monitor link`` in the host's namespace: taps that appear or go."""
+        return LinkMonitor(self.netns, notify)
 
     def observe_since(self, baseline: Baseline, desired: HostDesired,
                       devices: Collection[str]) -> LinuxObserved:

@@ -6,8 +6,11 @@ poll (Linux bridge) or watch OVSDB (Open vSwitch); we watch:
 
 * Linux bridge hosts: ``ip [-n NS] -o monitor link`` - a line per link event;
   a ``tap*`` name we have not seen yet, or a deleted one, is news;
-* Open vSwitch hosts: ``ovsdb-client monitor <db> Open_vSwitch Interface``
-  - a line per row change; only rows carrying an ``iface-id`` (VM ports) count.
+* Open vSwitch hosts: the backend's own OVSDB connection
+  (:class:`netplex.linux.ovsdb.OvsdbClient`), which monitors the Interface
+  table anyway; only rows carrying an ``iface-id`` (VM ports) count, and each
+  change names its interface. The news arrives after the replica holds the
+  row, so the pass it causes sees the port.
 
 Our own changes to existing taps (set master, set up, re-tag) are therefore
 not news, and do not cause a second pass. A link event names its device, so
@@ -16,10 +19,13 @@ the next pass re-reads just that device (see
 that dies with the agent (``PR_SET_PDEATHSIG``), so a SIGKILLed agent leaves
 no stray monitors behind. The loop also re-checks missing devices on a timer,
 so a monitor that dies (or an event that is lost) only delays wiring.
+After an OVSDB reconnect the monitor says "anything may have changed"
+(``device=None``): what happened while the connection was down is unknown.
 """
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import logging
@@ -27,10 +33,15 @@ import re
 import signal
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["DeviceMonitor", "DeviceNews", "LinkMonitor", "OvsdbMonitor", "set_pdeathsig"]
+from netplex.linux.ovs import decode_ovsdb
+from netplex.linux.ovsdb import OvsdbClient
+
+__all__ = ["CommandMonitor", "DeviceMonitor", "DeviceNews", "LinkMonitor", "OvsdbMonitor",
+           "set_pdeathsig"]
 
 LOG = logging.getLogger(__name__)
 
@@ -54,15 +65,38 @@ class DeviceNews:
     device: str | None = None
 
 
-class DeviceMonitor:
+class DeviceMonitor(abc.ABC):
+    """Calls ``notify`` with :class:`DeviceNews` when VM devices of the host change.
+
+    ``notify`` may be called from any thread (it queues the news).
+    """
+
+    def __init__(self, name: str, notify: Callable[[DeviceNews], None]) -> None:
+        self.name = name
+        self.notify = notify
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Begin watching (news from now on)."""
+
+    @abc.abstractmethod
+    def alive(self) -> bool:
+        """Whether news still come (False: the agent must look at everything itself)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop watching. Idempotent."""
+
+
+class CommandMonitor(DeviceMonitor):
     """Runs one monitor command and calls ``notify`` for lines that are news.
 
     :meth:`interesting` decides per line; subclasses define it.
     """
 
     def __init__(self, argv: Sequence[str], notify: Callable[[DeviceNews], None]) -> None:
+        super().__init__(argv[0], notify)
         self.argv = list(argv)
-        self.notify = notify
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
@@ -110,7 +144,7 @@ class DeviceMonitor:
                 proc.wait(2)
 
 
-class LinkMonitor(DeviceMonitor):
+class LinkMonitor(CommandMonitor):
     """``ip monitor link`` in namespace ``netns``: new or deleted ``tap*`` devices."""
 
     def __init__(self, netns: str | None, notify: Callable[[DeviceNews], None],
@@ -137,13 +171,57 @@ class LinkMonitor(DeviceMonitor):
 
 
 class OvsdbMonitor(DeviceMonitor):
-    """``ovsdb-client monitor`` of the Interface table: VM ports added, removed, given an ofport."""
+    """VM ports (Interface rows with an ``iface-id``) added, removed, renumbered or re-keyed.
 
-    def __init__(self, db_socket: str, notify: Callable[[DeviceNews], None]) -> None:
-        super().__init__(["ovsdb-client", "monitor", db_socket, "Open_vSwitch", "Interface",
-                          "name,external_ids,ofport", "--format=json"], notify)
+    Listens on ``client``, the OVS backend's own connection, whose monitor
+    covers the Interface columns the backend reads.
+    """
 
-    def interesting(self, line: str) -> DeviceNews | None:
-        if '"initial"' in line:
-            return None  # the dump at start: the first pass reads everything anyway
-        return DeviceNews("OVS interface changed") if "iface-id" in line else None
+    def __init__(self, client: OvsdbClient, notify: Callable[[DeviceNews], None]) -> None:
+        super().__init__(f"OVSDB {client.remote}", notify)
+        self.client = client
+        self._started = False
+
+    def start(self) -> None:
+        self.client.add_listener(self._on_update)
+        self.client.start()
+        self._started = True
+
+    def alive(self) -> bool:
+        return self._started and self.client.running
+
+    def stop(self) -> None:
+        self._started = False
+        self.client.remove_listener(self._on_update)
+
+    def _on_update(self, updates: Mapping[str, Any], initial: bool, connection: int) -> None:
+        for news in interface_news(updates, initial, connection):
+            self.notify(news)
+
+
+def interface_news(updates: Mapping[str, Any], initial: bool,
+                   connection: int) -> list[DeviceNews]:
+    """What one OVSDB update says about VM ports (RFC 7047 table-updates, monitor v1).
+
+    A connection's first initial contents are no news (nobody can have read
+    OVSDB before them); a later one is a reconnect, after which anything may
+    have changed.
+    """
+    if initial:
+        return [DeviceNews("OVSDB connection re-established")] if connection > 1 else []
+    out: list[DeviceNews] = []
+    for change in updates.get("Interface", {}).values():
+        new, old = change.get("new"), change.get("old")
+        row = new if new is not None else old
+        if row is None:
+            continue
+        ids = [decode_ovsdb(r.get("external_ids", ["map", []])) for r in (new, old) if r]
+        if not any(isinstance(i, dict) and "iface-id" in i for i in ids):
+            continue
+        name = row.get("name")
+        if not isinstance(name, str):  # a modify whose "new" lacks it: should not happen
+            out.append(DeviceNews("OVS interface changed"))
+            continue
+        what = "added" if old is None else "removed" if new is None else "changed"
+        out.append(DeviceNews(f"OVS interface {name} {what}", name))
+    return out

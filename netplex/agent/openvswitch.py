@@ -102,7 +102,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +117,7 @@ from netplex.agent.model import (
     OvsPortState,
     vxlan_name,
 )
+from netplex.agent.monitor import DeviceMonitor, DeviceNews, OvsdbMonitor
 from netplex.agent.ops import (
     FLOW_COOKIE_MASK,
     FLOW_COOKIE_PREFIX,
@@ -723,6 +724,10 @@ class OvsBackend:
             db, self._db = self._db, None
         if db is not None:
             db.close()
+
+    def device_monitor(self, notify: Callable[[DeviceNews], None]) -> DeviceMonitor:
+        """VM ports' Interface rows changing, told by this backend's own OVSDB connection."""
+        return OvsdbMonitor(self.db, notify)
 
     # --- observe ---------------------------------------------------------------
 

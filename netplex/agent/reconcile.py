@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from netplex.agent.model import HostDesired
+from netplex.agent.monitor import DeviceMonitor, DeviceNews
 from netplex.agent.ops import Op, Plan
 
 __all__ = ["ApplyResult", "Backend", "Baseline", "PortStatus", "ReconcileResult", "reconcile"]
@@ -91,6 +92,14 @@ class Backend(Protocol):
 
         ``converged=True`` says ``observed`` predates a plan that applied without
         error, so only presence, admin state and buildability are checked.
+        """
+        ...
+
+    def device_monitor(self, notify: Callable[[DeviceNews], None]) -> DeviceMonitor:
+        """A monitor (not started) that tells ``notify`` when VM devices come and go.
+
+        Its news let event passes re-read only the devices it names; without a
+        running monitor every pass reads everything.
         """
         ...
 

@@ -8,7 +8,7 @@ are synchronous, and a reconcile pass is CPU + subprocess work anyway):
     heartbeat thread ── POST agent-report every report_interval ──> server
     watcher thread   ── GET /changes (long-poll) ──┐
     device monitors  ── "tap appeared" ────────────┼──> queue ──> worker (the only
-    (ip monitor / ovsdb-client monitor)            │              owner of cache,
+    (ip monitor / the OVSDB connection)            │              owner of cache,
     timers (resync, retries, device re-check) ─────┘              backend, statuses)
     reporter threads <── up/down to send ── worker;  ── POST device-status ──> server
 
@@ -67,7 +67,7 @@ from typing import Any
 from netplex.agent.api import FeedCompacted, HostState, HttpServerApi, ServerApi
 from netplex.agent.cache import HostCache
 from netplex.agent.model import HostDesired
-from netplex.agent.monitor import DeviceMonitor, DeviceNews, LinkMonitor, OvsdbMonitor
+from netplex.agent.monitor import DeviceMonitor, DeviceNews
 from netplex.agent.reconcile import Backend, Baseline, PortStatus, ReconcileResult, reconcile
 from netplex.agent.settings import AgentSettings
 from netplex.client import ApiError, ClientError, ConnectionFailed
@@ -81,15 +81,8 @@ _STATUS_UP = {"ACTIVE": True, "DOWN": False}
 #: The longest the worker sleeps without a reason (it re-checks its timers then).
 _IDLE = 60.0
 
-#: Makes the device monitor of a host: (settings, where to send news) -> monitor.
-MonitorFactory = Callable[[AgentSettings, Callable[[DeviceNews], None]], DeviceMonitor]
-
-
-def _default_monitor(settings: AgentSettings, notify: Callable[[DeviceNews], None]) -> DeviceMonitor:
-    """``ip monitor link`` on Linux bridge hosts, ``ovsdb-client monitor`` on OVS hosts."""
-    if settings.mechanism == "linuxbridge":
-        return LinkMonitor(settings.netns or None, notify)
-    return OvsdbMonitor(settings.ovs_db, notify)
+#: Makes the device monitor of a host from where to send news (default: the backend's).
+MonitorFactory = Callable[[Callable[[DeviceNews], None]], DeviceMonitor]
 
 
 class AgentError(RuntimeError):
@@ -249,14 +242,14 @@ class AgentService:
     :param backend: the data plane; default :meth:`AgentSettings.backend`.
     :param monitors: start device monitors (off in unit tests). Without a
         running monitor every pass reads the whole data plane.
-    :param monitor_factory: makes the monitor (default: by mechanism).
+    :param monitor_factory: makes the monitor (default: ``backend.device_monitor``).
     """
 
     def __init__(self, settings: AgentSettings,
                  api_factory: Callable[[], ServerApi] | None = None,
                  backend: Backend | None = None, *, monitors: bool = True,
                  clock: Callable[[], float] = time.monotonic,
-                 monitor_factory: MonitorFactory = _default_monitor) -> None:
+                 monitor_factory: MonitorFactory | None = None) -> None:
         self.settings = settings
         self._api_factory = api_factory or (
             lambda: HttpServerApi(settings.server_url, settings.agent_token or None))
@@ -414,14 +407,14 @@ class AgentService:
         def notify(news: DeviceNews) -> None:
             self._q.put(_Device(news.why, news.device))
 
-        mon = self._monitor_factory(self.settings, notify)
+        mon = (self._monitor_factory or self.backend.device_monitor)(notify)
         self._monitor_checked = self._clock()
         try:
             mon.start()
             self._monitors = [mon]
         except OSError as exc:
             LOG.warning("cannot start device monitor %s (%s); devices are re-checked every %gs",
-                        mon.argv[0], exc, self.settings.device_recheck)
+                        mon.name, exc, self.settings.device_recheck)
 
     def _devices_watched(self) -> bool:
         """Whether a running monitor tells us when VM devices change."""

@@ -43,7 +43,7 @@ def _fail(exc: LabError) -> typer.Exit:
 def _preflight() -> None:
     if os.geteuid() != 0:
         raise LabError("the lab needs root (network namespaces, Open vSwitch)", "run it with sudo")
-    missing = [t for t in ("ip", "ping", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "ovsdb-client")
+    missing = [t for t in ("ip", "ping", "ovsdb-server", "ovs-vswitchd", "ovs-vsctl")
                if shutil.which(t) is None]
     if missing:
         raise LabError(f"missing tools: {', '.join(missing)}",

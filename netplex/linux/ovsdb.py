@@ -38,6 +38,11 @@ Design (and why):
   reads the next request from it, so once the echo is back every change
   committed before it was sent is in the replica (e.g. a VM port another
   client added a moment ago, that a device monitor told us about).
+* **Listeners** (:meth:`OvsdbClient.add_listener`) are told of every change
+  right after the replica has it, on the connection thread: the agent's
+  device monitor is one, so "a VM port appeared" comes from the same stream
+  as the rows a pass then reads (no second ``ovsdb-client`` process, and no
+  news about a row the replica does not hold yet).
 * **Waiting for ovs-vswitchd** is the caller's choice (:meth:`wait_for`): the
   OVS backend increments ``next_cfg`` in its transactions and waits until
   ``cur_cfg`` catches up in the replica, as ``ovs-vsctl`` does.
@@ -61,11 +66,15 @@ from typing import Any
 
 from netplex.linux.ovs import decode_ovsdb
 
-__all__ = ["OvsdbClient", "OvsdbError", "OvsdbUnavailable", "Replica", "TransactionError"]
+__all__ = ["Listener", "OvsdbClient", "OvsdbError", "OvsdbUnavailable", "Replica",
+           "TransactionError"]
 
 LOG = logging.getLogger(__name__)
 
 Row = Mapping[str, Any]
+#: Told (table-updates as ovsdb-server sent them, whether they are a
+#: connection's initial contents, which connection: 1, 2, ... per client).
+Listener = Callable[[Mapping[str, Any], bool, int], None]
 #: table -> row uuid -> row (monitored columns only, decoded).
 Tables = Mapping[str, Mapping[str, Row]]
 
@@ -168,6 +177,7 @@ class OvsdbClient:
         self._ids = itertools.count(1)
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listeners: tuple[Listener, ...] = ()
         #: How many times the monitor was (re)established (tests, logs).
         self.connections = 0
 
@@ -199,6 +209,27 @@ class OvsdbClient:
     def connected(self) -> bool:
         with self._cond:
             return self._synced
+
+    @property
+    def running(self) -> bool:
+        """Whether the connection thread is (re)connecting or serving; False after :meth:`close`
+        or for a remote it cannot speak."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self._closed.is_set()
+
+    def add_listener(self, listener: Listener) -> int:
+        """Call ``listener`` after each change to the replica; returns :attr:`connections` now.
+
+        It runs on the connection thread, so it must be quick and must not
+        wait for this client (hand the news to a queue).
+        """
+        with self._cond:
+            self._listeners = (*self._listeners, listener)
+            return self.connections
+
+    def remove_listener(self, listener: Listener) -> None:
+        with self._cond:
+            self._listeners = tuple(x for x in self._listeners if x != listener)
 
     # --- reading ------------------------------------------------------------------
 
@@ -389,6 +420,8 @@ class OvsdbClient:
             with self._cond:
                 self._apply_updates(params[1], initial=False)
                 self._cond.notify_all()
+                listeners, n = self._listeners, self.connections
+            self._tell(listeners, params[1], False, n)
             return
         if method is not None:
             return  # other notifications (e.g. "locked") do not concern us
@@ -401,6 +434,8 @@ class OvsdbClient:
                 self._synced = True
                 self.connections += 1
                 self._cond.notify_all()
+                listeners, n = self._listeners, self.connections
+            self._tell(listeners, result or {}, True, n)
             return
         with self._cond:
             waiter = self._pending.pop(rid, None) if isinstance(rid, int) else None
@@ -411,6 +446,15 @@ class OvsdbClient:
                                           else f"{error.get('error')}: {error.get('details', '')}")
             waiter.result, waiter.done = result, True
             self._cond.notify_all()
+
+    @staticmethod
+    def _tell(listeners: Sequence[Listener], updates: Mapping[str, Any], initial: bool,
+              connection: int) -> None:
+        for listener in listeners:
+            try:
+                listener(updates, initial, connection)
+            except Exception:  # noqa: BLE001 - a listener's bug must not cut the connection
+                LOG.exception("OVSDB listener %r failed", listener)
 
     def _apply_updates(self, updates: Mapping[str, Any], initial: bool) -> None:
         """Apply table-updates (RFC 7047 4.1.6) to the replica; caller holds ``_cond``."""

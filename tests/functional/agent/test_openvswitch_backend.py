@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from netplex.agent.monitor import DeviceNews
 from netplex.agent.openvswitch import OvsBackend, OvsConfig
 from netplex.agent.ops import AddFlows, AddOvsPort, DelFlows, EnsureOvsBridge, EnsureTag
 from netplex.agent.reconcile import reconcile
@@ -57,6 +58,44 @@ def test_replica_follows_ports_others_add_and_remove(
         assert "tapext1" not in backend.observe().ports
     finally:
         backend.close()
+
+
+def test_device_monitor_names_vm_ports_from_the_same_connection(
+        make_netns: Callable[[str], str], make_ovs: Callable[[str, str | None], OvsInstance]) -> None:
+    inst = make_ovs("m", make_netns("m"))
+    backend = _backend(inst)
+    # Each piece of news, with the interfaces the replica held when it was told.
+    news: list[tuple[DeviceNews, set[str]]] = []
+
+    def notify(n: DeviceNews) -> None:
+        names = {r["name"] for r in backend.db.replica(0).rows("Interface").values()}
+        news.append((n, names))
+
+    def told(what: str) -> set[str]:
+        end = time.monotonic() + 10
+        while time.monotonic() < end:
+            for n, names in news:
+                if n == DeviceNews(f"OVS interface tapmon1 {what}", "tapmon1"):
+                    return names
+            time.sleep(0.01)
+        raise AssertionError(f"no news of tapmon1 {what}: {news}")
+
+    mon = backend.device_monitor(notify)
+    try:
+        mon.start()
+        assert not backend.apply([EnsureOvsBridge("br-int", "netdev", "secure"),
+                                  AddOvsPort("br-int", "vxlan-9", 9, "net-a")]).errors
+        _add_internal(inst, "tapmon1", "port-1")
+        assert "tapmon1" in told("added")  # the pass it causes will see the port
+        inst.vsctl("del-port", "br-int", "tapmon1")
+        assert "tapmon1" not in told("removed")
+        # Bridges, the VXLAN port, the initial contents: no news.
+        assert {n.device for n, _ in news} == {"tapmon1"}
+        assert mon.alive()
+    finally:
+        mon.stop()
+        backend.close()
+    assert not mon.alive()
 
 
 def test_a_transaction_returns_once_vswitchd_applied_it(

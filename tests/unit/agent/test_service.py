@@ -262,7 +262,7 @@ class FakeMonitor(DeviceMonitor):
     """Stands in for ``ip monitor link``: the test tells it what the compute side did."""
 
     def __init__(self, notify: Callable[[DeviceNews], None]) -> None:
-        super().__init__(["fake-monitor"], notify)
+        super().__init__("fake-monitor", notify)
         self.running = False
 
     def start(self) -> None:
@@ -284,7 +284,7 @@ def make_watched_agent(server: FakeServer, backend: FakeBackend,
     """An agent whose device monitor runs (started, as ``run()`` would, before the first sync)."""
     monitors: list[FakeMonitor] = []
 
-    def factory(_: AgentSettings, notify: Callable[[DeviceNews], None]) -> FakeMonitor:
+    def factory(notify: Callable[[DeviceNews], None]) -> FakeMonitor:
         monitors.append(FakeMonitor(notify))
         return monitors[-1]
 

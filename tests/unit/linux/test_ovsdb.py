@@ -188,3 +188,30 @@ def test_unsupported_remote_is_reported() -> None:
             c.replica()
     finally:
         c.close()
+
+
+def test_listeners_hear_each_change_after_the_replica_has_it(server: FakeServer,
+                                                             client: OvsdbClient) -> None:
+    heard: list[tuple[bool, int, set[str], set[str]]] = []
+
+    def listener(updates: Any, initial: bool, connection: int) -> None:
+        # Called on the connection thread, after the replica took the change.
+        heard.append((initial, connection, set(updates.get("Port", {})),
+                      set(client.replica(0).rows("Port"))))
+        if len(heard) == 2:
+            raise RuntimeError("a listener's bug")  # must not cut the connection
+
+    server.initial = {"Port": {U1: {"new": {"name": "p", "tag": 1}}}}
+    assert client.add_listener(listener) == 0
+    client.start()
+    _wait(lambda: len(heard) == 1)
+    server.notify({"Port": {U2: {"new": {"name": "q", "tag": 2}}}})
+    _wait(lambda: len(heard) == 2)
+    server.drop()
+    _wait(lambda: len(heard) == 3)
+    assert heard == [(True, 1, {U1}, {U1}), (False, 1, {U2}, {U1, U2}), (True, 2, {U1}, {U1})]
+    assert client.connections == 2
+    client.remove_listener(listener)
+    server.notify({"Port": {U2: {"old": {"name": "q", "tag": 2}}}})
+    client.snapshot()
+    assert len(heard) == 3
