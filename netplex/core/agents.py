@@ -34,6 +34,7 @@ from netplex.core.exceptions import AgentNotFound, InvalidInput
 from netplex.core.mech_api import AGENT_TYPE_LINUXBRIDGE, AGENT_TYPE_OVS, AgentInfo
 from netplex.db.base import utcnow
 from netplex.db.models import Agent
+from netplex.db.prepared import Prepared
 
 if TYPE_CHECKING:
     from netplex.config import Config
@@ -61,7 +62,7 @@ _UPDATABLE = frozenset({"admin_state_up", "description"})
 
 _A = cast(Table, Agent.__table__)
 #: Binding reads the agents of one host on every attempt: prebuilt, indexed.
-_AGENTS_ON_HOST = select(_A).where(_A.c.host == bindparam("host"))
+_AGENTS_ON_HOST = Prepared(select(_A).where(_A.c.host == bindparam("host")))
 
 
 @dataclass(frozen=True)
@@ -172,8 +173,8 @@ class AgentService:
     def agents_on_host(self, session: Session | Connection, host: str) -> tuple[AgentInfo, ...]:
         """All agents registered on ``host`` (uses the ``agents.host`` index)."""
         now = self.clock()
-        rows = session.execute(_AGENTS_ON_HOST, {"host": host}).all()
-        return tuple(self.agent_info(r, now) for r in rows)
+        conn = session.connection() if isinstance(session, Session) else session
+        return tuple(self.agent_info(r, now) for r in _AGENTS_ON_HOST.rows(conn, {"host": host}))
 
     def list_agents(
         self,

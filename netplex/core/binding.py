@@ -205,6 +205,7 @@ _RESTAGE_BINDING = Prepared(
 )
 _INSERT_BINDING = Prepared(insert(_B), keys=[c.key for c in _B.c])
 _PORT_DOWN = Prepared(update(_P).where(_P.c.id == bindparam("port_id")).values(status=PORT_STATUS_DOWN))
+_SEGMENT_IS_DYNAMIC = Prepared(select(_S.c.is_dynamic).where(_S.c.id == bindparam("id")))
 _DELETE_LEVELS = Prepared(
     delete(_L)
     .where(_L.c.port_id == bindparam("port_id"), _L.c.host == bindparam("host"))
@@ -1106,6 +1107,10 @@ class PortBindingService:
         return self.db.transaction(fn)
 
     def _release_if_unused(self, session: Session, segment_id: str) -> bool:
+        # Most released levels are on a network's static segment: one plain
+        # read tells, before the locking ORM load only dynamic ones need.
+        if not _SEGMENT_IS_DYNAMIC.scalar(session.connection(), {"id": segment_id}):
+            return False
         seg = session.scalars(
             select(NetworkSegment).where(NetworkSegment.id == segment_id).with_for_update()
         ).one_or_none()
