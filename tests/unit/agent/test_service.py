@@ -748,13 +748,18 @@ def test_event_passes_reread_only_devices_others_change_and_resync_reads_all(
     assert backend.kernel.bridge_of(tap_name(pids[1])) == bridge_name(net)
 
 
-def test_without_a_running_monitor_every_pass_reads_everything(server: FakeServer) -> None:
-    net = server.add_network(1001)
-    pid = server.add_port(net, HOST)
+def _synced_watched_agent(server: FakeServer) -> tuple[AgentService, FakeMonitor, FakeBackend, str]:
+    """One port bound and plugged here; the watched agent has done its first full sync."""
+    pid = server.add_port(server.add_network(1001), HOST)
     backend = FakeBackend()
     backend.plug(pid)
     agent, monitor = make_watched_agent(server, backend)
     assert agent._full_sync(_Resync("start"))
+    return agent, monitor, backend, pid
+
+
+def test_without_a_running_monitor_every_pass_reads_everything(server: FakeServer) -> None:
+    agent, monitor, backend, pid = _synced_watched_agent(server)
     monitor.running = False  # died: device events may be lost from now on
     backend.kernel.delete(tap_name(pid))
     agent.process([_Device("re-check")])
@@ -763,12 +768,7 @@ def test_without_a_running_monitor_every_pass_reads_everything(server: FakeServe
 
 
 def test_a_device_event_without_a_name_means_read_everything(server: FakeServer) -> None:
-    net = server.add_network(1001)
-    pid = server.add_port(net, HOST)
-    backend = FakeBackend()
-    backend.plug(pid)
-    agent, _ = make_watched_agent(server, backend)
-    assert agent._full_sync(_Resync("start"))
+    agent, _, backend, pid = _synced_watched_agent(server)
     agent.process([_Device("tap pid=1 changed")])
     assert backend.observes == 2 and backend.reads == []
     agent.process([_Device("tapx appeared", "tapx")])
@@ -777,12 +777,7 @@ def test_a_device_event_without_a_name_means_read_everything(server: FakeServer)
 
 def test_a_failed_pass_means_the_next_one_starts_from_a_fresh_snapshot(
         server: FakeServer) -> None:
-    net = server.add_network(1001)
-    pid = server.add_port(net, HOST)
-    backend = FakeBackend()
-    backend.plug(pid)
-    agent, monitor = make_watched_agent(server, backend)
-    assert agent._full_sync(_Resync("start"))
+    agent, monitor, backend, pid = _synced_watched_agent(server)
     backend.broken = "ip: cannot fork"
     monitor.says(tap_name(pid), "appeared")
     agent.process(agent._next_batch(0))
