@@ -20,7 +20,7 @@ from netplex.api.attributes import VNIC_TYPES, HTTPBadRequest
 from netplex.api.http import JSON, context_from, json_body
 from netplex.core import agent_rpc
 from netplex.core.context import Context
-from netplex.core.exceptions import PolicyNotAuthorized
+from netplex.errors import PolicyNotAuthorized
 
 
 def _require_admin(ctx: Context, action: str) -> None:

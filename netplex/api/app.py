@@ -18,8 +18,8 @@ from netplex.api.collections import Collection, routes
 from netplex.api.http import JSON, error_response, plain_error
 from netplex.api.versions import version_routes
 from netplex.config import Config
-from netplex.core.exceptions import NetplexError
 from netplex.core.plugin import Core
+from netplex.errors import NetplexError
 
 LOG = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netplex.core.exceptions import BadRequest, NetplexError, PolicyNotAuthorized
+from netplex.errors import BadRequest, NetplexError, PolicyNotAuthorized
 
 
 class HTTPBadRequest(BadRequest):

@@ -23,7 +23,7 @@ from starlette.routing import Route
 
 from netplex.api.attributes import HTTPBadRequest
 from netplex.api.http import JSON, context_from
-from netplex.core.exceptions import PolicyNotAuthorized
+from netplex.errors import PolicyNotAuthorized
 from netplex.events.feed import Feed, FeedNotifier
 
 

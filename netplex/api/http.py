@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from netplex.api.attributes import HTTPBadRequest
 from netplex.core.context import Context
-from netplex.core.exceptions import NetplexError, NotAuthorized
+from netplex.errors import NetplexError, NotAuthorized
 
 LOG = logging.getLogger(__name__)
 

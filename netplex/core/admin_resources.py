@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 from netplex.core import segments as seg_api
 from netplex.core.common import check_revision
 from netplex.core.context import Context
-from netplex.core.exceptions import BadRequest, PolicyNotAuthorized
 from netplex.core.listing import ListQuery, python_filter
 from netplex.db.engine import Txn
+from netplex.errors import BadRequest, PolicyNotAuthorized
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from netplex.core.exceptions import AgentNotFound, InvalidInput
 from netplex.core.mech_api import AGENT_TYPE_LINUXBRIDGE, AGENT_TYPE_OVS, AgentInfo
 from netplex.db.base import utcnow
 from netplex.db.models import Agent
 from netplex.db.prepared import Prepared
+from netplex.errors import AgentNotFound, InvalidInput
 
 if TYPE_CHECKING:
     from netplex.config import Config

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from netplex.core.binding import UNSET, BasicPortHooks, PortBindingService
 from netplex.core.context import Context
-from netplex.core.exceptions import PortNotFound
+from netplex.errors import PortNotFound
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core

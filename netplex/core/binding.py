@@ -53,17 +53,6 @@ from sqlalchemy import Connection, String, Table, and_, bindparam, delete, false
 from sqlalchemy.orm import Session
 
 from netplex.core.agents import AgentChange, AgentService
-from netplex.core.exceptions import (
-    InvalidInput,
-    InvalidState,
-    NetplexError,
-    NetworkNotFound,
-    PortBindingAlreadyActive,
-    PortBindingAlreadyExists,
-    PortBindingError,
-    PortBindingNotFound,
-    PortNotFound,
-)
 from netplex.core.mech_api import (
     BINDING_ACTIVE,
     BINDING_INACTIVE,
@@ -93,6 +82,17 @@ from netplex.db.models import (
     PortBindingLevel,
 )
 from netplex.db.prepared import Prepared
+from netplex.errors import (
+    InvalidInput,
+    InvalidState,
+    NetplexError,
+    NetworkNotFound,
+    PortBindingAlreadyActive,
+    PortBindingAlreadyExists,
+    PortBindingError,
+    PortBindingNotFound,
+    PortNotFound,
+)
 
 __all__ = [
     "UNSET",

@@ -11,9 +11,9 @@ from sqlalchemy import Connection, String, Table, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from netplex.core.context import Context
-from netplex.core.exceptions import BadRequest, RevisionNumberConstraintFailed
 from netplex.db.models import Tag
 from netplex.db.prepared import Prepared
+from netplex.errors import BadRequest, RevisionNumberConstraintFailed
 
 
 def iso(dt: datetime | str | None) -> str | None:

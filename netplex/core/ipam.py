@@ -19,15 +19,15 @@ from typing import Any, cast
 import netaddr
 from sqlalchemy import Connection, Table, bindparam, select
 
-from netplex.core.exceptions import (
+from netplex.db.models import IPAllocation
+from netplex.db.prepared import Prepared
+from netplex.errors import (
     GatewayConflictWithAllocationPools,
     InvalidAllocationPool,
     InvalidInput,
     OutOfBoundsAllocationPool,
     OverlappingAllocationPools,
 )
-from netplex.db.models import IPAllocation
-from netplex.db.prepared import Prepared
 
 IPV6_MODES = ("slaac", "dhcpv6-stateful", "dhcpv6-stateless")
 AUTO_ADDRESS_MODES = ("slaac", "dhcpv6-stateless")

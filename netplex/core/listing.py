@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.core.common import TAG_FILTER_KEYS, tag_filter
-from netplex.core.exceptions import BadRequest, NotFound
+from netplex.errors import BadRequest, NotFound
 
 ColumnMap = Mapping[str, Any]  # API attribute name -> SQLAlchemy column
 

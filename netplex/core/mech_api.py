@@ -484,7 +484,7 @@ class MechanismDriver(abc.ABC):
     nothing. :meth:`bind_port` is the only abstract method: a driver that
     never binds should still say so with ``context.decline(...)``.
 
-    Raising from a precommit hook: a :class:`netplex.core.exceptions.NetplexError`
+    Raising from a precommit hook: a :class:`netplex.errors.NetplexError`
     subclass keeps its HTTP status (e.g. ``InvalidInput`` -> 400); any other
     exception becomes ``MechanismDriverError`` (500) naming the driver.
     Raising from a postcommit hook is always reported as

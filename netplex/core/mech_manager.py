@@ -30,7 +30,6 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Protocol
 
 from netplex.config import ConfigError
-from netplex.core.exceptions import MechanismDriverError, NetplexError
 from netplex.core.mech_api import (
     MAX_BINDING_LEVELS,
     PORT_STATUSES,
@@ -46,6 +45,7 @@ from netplex.core.mech_api import (
     describe_segment,
 )
 from netplex.core.segments_model import Segment
+from netplex.errors import MechanismDriverError, NetplexError
 
 if TYPE_CHECKING:
     from netplex.config import Config

@@ -16,7 +16,11 @@ from netplex.core.common import (
     tags_for,
 )
 from netplex.core.context import Context
-from netplex.core.exceptions import (
+from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
+from netplex.core.segments_model import Segment
+from netplex.db.engine import Txn
+from netplex.db.models import Network, Port, Subnet, Tag
+from netplex.errors import (
     InvalidInput,
     InvalidSharedSetting,
     MechanismDriverError,
@@ -24,10 +28,6 @@ from netplex.core.exceptions import (
     NetworkNotFound,
     PolicyNotAuthorized,
 )
-from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
-from netplex.core.segments_model import Segment
-from netplex.db.engine import Txn
-from netplex.db.models import Network, Port, Subnet, Tag
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core

@@ -30,7 +30,13 @@ from netplex.core.common import (
     tags_of,
 )
 from netplex.core.context import Context
-from netplex.core.exceptions import (
+from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
+from netplex.core.segments_model import Segment
+from netplex.db.base import new_id, utcnow
+from netplex.db.engine import Txn
+from netplex.db.models import IPAllocation, Network, Port, PortBinding, Subnet, Tag
+from netplex.db.prepared import Prepared
+from netplex.errors import (
     BadRequest,
     InvalidInput,
     InvalidIpForNetwork,
@@ -43,12 +49,6 @@ from netplex.core.exceptions import (
     PolicyNotAuthorized,
     PortNotFound,
 )
-from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
-from netplex.core.segments_model import Segment
-from netplex.db.base import new_id, utcnow
-from netplex.db.engine import Txn
-from netplex.db.models import IPAllocation, Network, Port, PortBinding, Subnet, Tag
-from netplex.db.prepared import Prepared
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core

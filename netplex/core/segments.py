@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from netplex.core.exceptions import InvalidInput, SegmentNotFound
 from netplex.core.type_manager import TypeManager
 from netplex.db.base import utcnow
 from netplex.db.models import NetworkSegment
+from netplex.errors import InvalidInput, SegmentNotFound
 
 __all__ = [
     "SEGMENT_FIELDS",

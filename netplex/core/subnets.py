@@ -18,7 +18,11 @@ from netplex.core.common import (
     tags_for,
 )
 from netplex.core.context import Context
-from netplex.core.exceptions import (
+from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
+from netplex.core.networks import is_auto_delete_owner, network_ids_visible
+from netplex.db.engine import Txn
+from netplex.db.models import IPAllocation, Network, Port, Subnet, Tag
+from netplex.errors import (
     BadRequest,
     InvalidInput,
     MechanismDriverError,
@@ -26,10 +30,6 @@ from netplex.core.exceptions import (
     SubnetInUse,
     SubnetNotFound,
 )
-from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
-from netplex.core.networks import is_auto_delete_owner, network_ids_visible
-from netplex.db.engine import Txn
-from netplex.db.models import IPAllocation, Network, Port, Subnet, Tag
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core

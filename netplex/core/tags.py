@@ -8,9 +8,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from netplex.core.context import Context
-from netplex.core.exceptions import InvalidInput, PolicyNotAuthorized, TagNotFound
 from netplex.db.engine import Txn
 from netplex.db.models import Tag
+from netplex.errors import InvalidInput, PolicyNotAuthorized, TagNotFound
 
 if TYPE_CHECKING:
     from netplex.core.plugin import Core

@@ -29,8 +29,8 @@ Transactions
     manager. It must not commit, must not block on anything but the database,
     and must not call out to other services. Raising any exception undoes
     everything the driver wrote in that call; a
-    :class:`netplex.core.exceptions.NetplexError` reaches the API client as
-    its status code, and :class:`netplex.core.exceptions.RetryRequest` makes
+    :class:`netplex.errors.NetplexError` reaches the API client as
+    its status code, and :class:`netplex.errors.RetryRequest` makes
     the whole transaction run again.
 
 Concurrency
@@ -135,7 +135,7 @@ class TypeDriver(abc.ABC):
         ``segmentation_id`` is already an ``int`` or None. Must not touch the
         database (whether an id is free is decided by the reserve call).
 
-        :raises netplex.core.exceptions.InvalidInput: with a message an
+        :raises netplex.errors.InvalidInput: with a message an
             operator understands ("physical_network 'x' unknown for VLAN
             provider network").
         """
@@ -150,7 +150,7 @@ class TypeDriver(abc.ABC):
         that segment, even when it lies outside the project ranges; when it is
         taken raise the type's ``*InUse`` error (409). For a partial request,
         allocate any free segment that matches it; when there is none raise
-        :class:`~netplex.core.exceptions.NoNetworkAvailable` (503).
+        :class:`~netplex.errors.NoNetworkAvailable` (503).
         """
 
     @abc.abstractmethod

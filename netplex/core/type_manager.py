@@ -30,14 +30,6 @@ from sqlalchemy import bindparam, delete, exists, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.config import Config, ConfigError
-from netplex.core.exceptions import (
-    InvalidInput,
-    NetworkNotFound,
-    NoNetworkAvailable,
-    PolicyNotAuthorized,
-    SegmentInUse,
-    SegmentNotFound,
-)
 from netplex.core.segments_model import Segment, SegmentRequest
 from netplex.core.type_api import MtuSettings, SegmentContext, TypeDriver
 from netplex.db.base import new_id
@@ -49,6 +41,14 @@ from netplex.db.models import (
     Subnet,
 )
 from netplex.db.prepared import Prepared
+from netplex.errors import (
+    InvalidInput,
+    NetworkNotFound,
+    NoNetworkAvailable,
+    PolicyNotAuthorized,
+    SegmentInUse,
+    SegmentNotFound,
+)
 
 __all__ = ["ENTRY_POINT_GROUP", "PROVIDER_KEYS", "TypeManager", "mtu_settings"]
 

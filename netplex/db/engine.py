@@ -38,11 +38,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from netplex.core.exceptions import RetryRequest
 from netplex.db.base import utcnow
 from netplex.db.group_commit import GroupCommitter, Job
 from netplex.db.models import Change, FeedHead
 from netplex.db.prepared import Prepared
+from netplex.errors import RetryRequest
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -25,9 +25,9 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from netplex.core.exceptions import NetplexError
 from netplex.db.engine import Database
 from netplex.db.models import Change, FeedHead
+from netplex.errors import NetplexError
 
 LOG = logging.getLogger(__name__)
 

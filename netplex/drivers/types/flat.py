@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from netplex.core.exceptions import FlatNetworkInUse, InvalidInput
 from netplex.core.segments_model import Segment, SegmentRequest
 from netplex.core.type_api import UNLIMITED, MtuSettings, SegmentContext, TypeDriver
 from netplex.db.models import SegmentAllocation
@@ -19,6 +18,7 @@ from netplex.drivers.types.pool import (
     physical_network_mtu,
     release_allocation,
 )
+from netplex.errors import FlatNetworkInUse, InvalidInput
 
 #: Flat segments have no id; the allocation row of a physnet uses this one.
 FLAT_ID = 0

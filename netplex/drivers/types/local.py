@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from netplex.core.exceptions import InvalidInput
 from netplex.core.segments_model import Segment, SegmentRequest
 from netplex.core.type_api import SegmentContext, TypeDriver
+from netplex.errors import InvalidInput
 
 
 class LocalTypeDriver(TypeDriver):

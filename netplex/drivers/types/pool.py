@@ -24,7 +24,7 @@ Why no two segments ever get the same id
     does nothing if it committed; on SQLite writers are serialised anyway.
     A lost race is retried in place with a fresh search (READ COMMITTED
     statements see the winner's row); after :data:`MAX_CLAIM_ATTEMPTS` lost
-    races :class:`~netplex.core.exceptions.RetryRequest` reruns the whole
+    races :class:`~netplex.errors.RetryRequest` reruns the whole
     transaction. No exception is raised inside the transaction for a lost
     race, so PostgreSQL never aborts it.
 
@@ -49,11 +49,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from netplex.config import ConfigError
-from netplex.core.exceptions import InvalidInput, NetplexError, NoNetworkAvailable, RetryRequest
 from netplex.core.segments_model import Segment, SegmentRequest
 from netplex.core.type_api import MtuSettings, SegmentContext, TypeDriver
 from netplex.db.models import SegmentAllocation
 from netplex.db.prepared import Prepared
+from netplex.errors import InvalidInput, NetplexError, NoNetworkAvailable, RetryRequest
 
 __all__ = [
     "MAX_CLAIM_ATTEMPTS",

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from netplex.config import ConfigError
-from netplex.core.exceptions import InvalidInput, NetplexError, TunnelIdInUse
 from netplex.core.segments_model import SegmentRequest
 from netplex.core.type_api import MtuSettings
 from netplex.drivers.types.pool import SegmentPoolTypeDriver, config_error, parse_id_range
+from netplex.errors import InvalidInput, NetplexError, TunnelIdInUse
 
 #: Bytes of the outer IP header, by ``overlay_ip_version``.
 IP_HEADER_LENGTH = {4: 20, 6: 40}

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from netplex.core.exceptions import InvalidInput, NetplexError, SegmentationIdInUse
 from netplex.core.segments_model import SegmentRequest
 from netplex.core.type_api import MtuSettings
 from netplex.drivers.types.pool import (
@@ -15,6 +14,7 @@ from netplex.drivers.types.pool import (
     parse_id_range,
     physical_network_mtu,
 )
+from netplex.errors import InvalidInput, NetplexError, SegmentationIdInUse
 
 MIN_VLAN_TAG = 1
 MAX_VLAN_TAG = 4094

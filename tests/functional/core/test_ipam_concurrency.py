@@ -9,10 +9,10 @@ from sqlalchemy import func, select
 
 from netplex import config as config_mod
 from netplex.core.context import Context
-from netplex.core.exceptions import IpAddressGenerationFailure
 from netplex.core.plugin import Core
 from netplex.db.engine import Database
 from netplex.db.models import IPAllocation, Port
+from netplex.errors import IpAddressGenerationFailure
 
 CONF = "[ml2]\ntype_drivers = local\nproject_network_types = local\n"
 

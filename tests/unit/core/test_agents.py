@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from netplex.core.agents import AgentChange, AgentService
-from netplex.core.exceptions import AgentNotFound, InvalidInput
 from netplex.db.engine import Database, Txn
 from netplex.db.models import Change
+from netplex.errors import AgentNotFound, InvalidInput
 
 
 class Clock:

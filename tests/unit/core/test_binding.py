@@ -24,15 +24,6 @@ from netplex.core.binding import (
     binding_dict,
     port_context,
 )
-from netplex.core.exceptions import (
-    AgentNotFound,
-    InvalidInput,
-    InvalidState,
-    PortBindingAlreadyActive,
-    PortBindingAlreadyExists,
-    PortBindingError,
-    PortNotFound,
-)
 from netplex.core.mech_api import MechanismDriver, PortContext
 from netplex.core.mech_manager import MechanismManager
 from netplex.core.segments_model import Segment
@@ -49,6 +40,15 @@ from netplex.db.models import (
 from netplex.drivers.mechanisms.linuxbridge import LinuxbridgeMechanismDriver
 from netplex.drivers.mechanisms.logger import LoggerMechanismDriver
 from netplex.drivers.mechanisms.openvswitch import OpenvswitchMechanismDriver
+from netplex.errors import (
+    AgentNotFound,
+    InvalidInput,
+    InvalidState,
+    PortBindingAlreadyActive,
+    PortBindingAlreadyExists,
+    PortBindingError,
+    PortNotFound,
+)
 from tests.unit.drivers.mechanisms.fakes import CallbackDriver, Clock, LowerDriver, TorDriver
 
 OVS = "Open vSwitch agent"

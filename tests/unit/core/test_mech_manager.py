@@ -6,7 +6,6 @@ import pytest
 
 from netplex import config as cfgmod
 from netplex.config import ConfigError
-from netplex.core.exceptions import InvalidInput, MechanismDriverError
 from netplex.core.mech_api import (
     AGENT_TYPE_OVS,
     MAX_BINDING_LEVELS,
@@ -18,6 +17,7 @@ from netplex.core.mech_manager import MechanismManager
 from netplex.drivers.mechanisms.linuxbridge import LinuxbridgeMechanismDriver
 from netplex.drivers.mechanisms.logger import LoggerMechanismDriver
 from netplex.drivers.mechanisms.openvswitch import OpenvswitchMechanismDriver
+from netplex.errors import InvalidInput, MechanismDriverError
 from tests.unit.drivers.mechanisms.fakes import (
     CallbackDriver,
     FakeAllocator,

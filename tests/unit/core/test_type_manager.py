@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from netplex import config as config_mod
 from netplex.config import Config, ConfigError
 from netplex.core import segments as segments_api
-from netplex.core.exceptions import (
+from netplex.core.segments_model import Segment
+from netplex.core.segments_model import SegmentRequest as R
+from netplex.core.type_manager import TypeManager
+from netplex.db.engine import Database, Txn
+from netplex.db.models import Network, NetworkSegment, SegmentAllocation, Subnet
+from netplex.drivers.types.local import LocalTypeDriver
+from netplex.drivers.types.vlan import VlanTypeDriver
+from netplex.errors import (
     FlatNetworkInUse,
     InvalidInput,
     NetworkNotFound,
@@ -26,13 +33,6 @@ from netplex.core.exceptions import (
     SegmentNotFound,
     TunnelIdInUse,
 )
-from netplex.core.segments_model import Segment
-from netplex.core.segments_model import SegmentRequest as R
-from netplex.core.type_manager import TypeManager
-from netplex.db.engine import Database, Txn
-from netplex.db.models import Network, NetworkSegment, SegmentAllocation, Subnet
-from netplex.drivers.types.local import LocalTypeDriver
-from netplex.drivers.types.vlan import VlanTypeDriver
 
 T = TypeVar("T")
 

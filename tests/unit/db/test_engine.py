@@ -6,9 +6,9 @@ import threading
 import pytest
 from sqlalchemy import select
 
-from netplex.core.exceptions import RetryRequest
 from netplex.db.engine import Database
 from netplex.db.models import Change, Network
+from netplex.errors import RetryRequest
 
 
 def test_changes_get_gapless_revisions_in_commit_order(db_url: str) -> None:

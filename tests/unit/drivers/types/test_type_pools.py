@@ -12,12 +12,6 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from netplex.core.exceptions import (
-    FlatNetworkInUse,
-    NoNetworkAvailable,
-    SegmentationIdInUse,
-    TunnelIdInUse,
-)
 from netplex.core.segments_model import Segment
 from netplex.core.segments_model import SegmentRequest as R
 from netplex.core.type_api import UNLIMITED, TypeDriver
@@ -28,6 +22,12 @@ from netplex.drivers.types.gre import GreTypeDriver
 from netplex.drivers.types.pool import claim_allocation, first_free_id
 from netplex.drivers.types.vlan import VlanTypeDriver
 from netplex.drivers.types.vxlan import VxlanTypeDriver
+from netplex.errors import (
+    FlatNetworkInUse,
+    NoNetworkAvailable,
+    SegmentationIdInUse,
+    TunnelIdInUse,
+)
 
 from .conftest import ctx, run
 

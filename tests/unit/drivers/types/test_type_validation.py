@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from netplex.core.exceptions import InvalidInput
 from netplex.core.segments_model import SegmentRequest as R
 from netplex.core.type_api import TypeDriver
 from netplex.drivers.types.flat import FlatTypeDriver
@@ -13,6 +12,7 @@ from netplex.drivers.types.gre import GreTypeDriver
 from netplex.drivers.types.local import LocalTypeDriver
 from netplex.drivers.types.vlan import VlanTypeDriver
 from netplex.drivers.types.vxlan import VxlanTypeDriver
+from netplex.errors import InvalidInput
 
 DRIVERS: dict[str, TypeDriver] = {
     "local": LocalTypeDriver(),
