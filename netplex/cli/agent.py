@@ -34,7 +34,7 @@ def _mappings(value: str | None, option: str) -> dict[str, str] | None:
     try:
         return parse_dict_list(value)
     except ValueError as exc:
-        from netplex.cli.main import fail
+        from netplex.cli.common import fail
 
         raise fail(f"{option}: {exc}", f"write it as physnet1:NAME[,physnet2:NAME] ({option})") from None
 
@@ -78,7 +78,7 @@ def agent(
     """Run a host agent: register, reconcile this host's data plane with the server, report ports."""
     from netplex.agent.service import AgentError, AgentService
     from netplex.agent.settings import AgentSettings, SettingsError
-    from netplex.cli.main import fail, load_config
+    from netplex.cli.common import fail, load_config
 
     cfg = load_config(config)
     mech = mechanism.value

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from netplex import config as config_mod
+from netplex.cli.common import err, fail, load_config
 from netplex.config import Config, ConfigError
 
 app = typer.Typer(
@@ -21,30 +21,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-err = Console(stderr=True)
 out = Console()
 
 ConfigOpt = Annotated[
     list[Path] | None,
     typer.Option("--config", "-c", help="INI file(s) (neutron.conf / ml2_conf.ini style); repeatable."),
 ]
-
-
-def fail(message: str, hint: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    err.print(f"[yellow]next:[/] {hint}")
-    return typer.Exit(code)
-
-
-def load_config(paths: list[Path] | None, *, report_unknown: bool = True) -> Config:
-    try:
-        cfg = config_mod.load(paths or [])
-    except ConfigError as exc:
-        raise fail(str(exc), "fix the value in the configuration file and run the command again") from None
-    if report_unknown:
-        for item in cfg.unknown:
-            err.print(f"[yellow]warning:[/] unknown option {item} is ignored")
-    return cfg
 
 
 def setup_logging(debug: bool) -> None:
@@ -75,7 +57,7 @@ def server(
     """Serve the Neutron v2.0 API (SQLite under the data directory unless configured)."""
     import uvicorn
 
-    from netplex.api.server import CONFIG_ENV, MIGRATED_ENV, OVERRIDES_ENV, create_app
+    from netplex.server import CONFIG_ENV, MIGRATED_ENV, OVERRIDES_ENV, create_app
 
     cfg = load_config(config)
     overrides: dict[tuple[str, str], object] = {}
@@ -102,7 +84,7 @@ def server(
             migration.upgrade(cfg.database_url)
             os.environ[MIGRATED_ENV] = "1"
             uvicorn.run(
-                "netplex.api.server:create_app",
+                "netplex.server:create_app",
                 factory=True,
                 host=host,
                 port=port,

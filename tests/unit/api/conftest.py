@@ -9,9 +9,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from netplex import config as config_mod
-from netplex.api.server import app_for_core
 from netplex.core.plugin import Core
 from netplex.db.engine import Database
+from netplex.server import app_for_core
 
 BASE_CONF = """
 [ml2]

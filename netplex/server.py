@@ -1,4 +1,4 @@
-"""Building the running server: config -> database (migrated) -> core -> app.
+"""The composition root: config -> database (migrated) -> core services -> the HTTP app.
 
 Besides serving requests the server runs a few periodic jobs (see
 :class:`Housekeeping`): marking ports DOWN when their agent dies, releasing
@@ -82,7 +82,7 @@ class Housekeeping:
 
 
 def create_app(cfg: Config | None = None) -> Starlette:
-    """uvicorn factory (``netplex.api.server:create_app``), also used by tests."""
+    """uvicorn factory (``netplex.server:create_app``), also used by tests."""
     cfg = cfg or load_config_from_env()
     core = make_core(cfg)
     return app_for_core(core, cfg)
