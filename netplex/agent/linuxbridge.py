@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from netplex.agent.backend_api import ApplyResult, Backend, BackendKind, Baseline, PortStatus
 from netplex.agent.kernel import apply_kernel, refresh
 from netplex.agent.l2pop import plan_stale_vxlan, plan_vxlan
 from netplex.agent.model import HostDesired, LinuxObserved, NetworkSpec, bridge_name, vxlan_name
@@ -47,8 +48,11 @@ from netplex.agent.ops import (
     SetLinkDown,
     SetLinkUp,
 )
-from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
 from netplex.linux.ip import observe_linux, read_links
+
+if TYPE_CHECKING:
+    from netplex.agent.settings import AgentSettings
+
 
 __all__ = [
     "BRIDGE_MAX_PORTS",
@@ -288,7 +292,7 @@ def port_status_linuxbridge(desired: HostDesired, observed: LinuxObserved,
     return out
 
 
-class LinuxBridgeBackend:
+class LinuxBridgeBackend(Backend[LinuxObserved]):
     """The Linux bridge data plane of one host (network namespace ``netns``; None = current).
 
     Stateless between calls: everything it needs is re-read by :meth:`observe`
@@ -309,7 +313,7 @@ class LinuxBridgeBackend:
         """``ip monitor link`` in the host's namespace: taps that appear or go."""
         return LinkMonitor(self.netns, notify)
 
-    def observe_since(self, baseline: Baseline, desired: HostDesired,
+    def observe_since(self, baseline: Baseline[LinuxObserved], desired: HostDesired,
                       devices: Collection[str]) -> LinuxObserved:
         return refresh(baseline.observed, baseline.applied, desired, devices,
                        lambda names: read_links(self.netns, names))
@@ -323,3 +327,24 @@ class LinuxBridgeBackend:
 
     def apply(self, ops: Sequence[Op]) -> ApplyResult:
         return apply_kernel(self.netns, ops)
+
+
+class LinuxBridgeKind(BackendKind):
+    """Linux bridge hosts (entry point ``linuxbridge``)."""
+
+    name = "linuxbridge"
+    agent_type = "Linux bridge agent"
+    binary = "netplex-linuxbridge-agent"
+
+    def configurations(self, settings: AgentSettings) -> dict[str, Any]:
+        return {"interface_mappings": dict(settings.physical_interface_mappings),
+                "bridge_mappings": dict(settings.lb_bridge_mappings)}
+
+    def build(self, settings: AgentSettings) -> LinuxBridgeBackend:
+        return LinuxBridgeBackend(LinuxBridgeConfig(
+            local_ip=settings.local_ip or None,
+            physical_interface_mappings=dict(settings.physical_interface_mappings),
+            bridge_mappings=dict(settings.lb_bridge_mappings),
+            udp_port=settings.udp_port,
+            enable_vxlan=settings.enable_vxlan and "vxlan" in settings.tunnel_types,
+        ), netns=settings.netns or None)

@@ -105,8 +105,9 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from netplex.agent.backend_api import ApplyResult, Backend, BackendKind, Baseline, PortStatus, SettingsError
 from netplex.agent.kernel import advance, apply_kernel, is_kernel_op
 from netplex.agent.l2pop import plan_stale_vxlan, plan_vxlan
 from netplex.agent.model import (
@@ -132,10 +133,13 @@ from netplex.agent.ops import (
     Op,
     Plan,
 )
-from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
 from netplex.linux import ovs
 from netplex.linux.ip import observe_linux
 from netplex.linux.ovsdb import OvsdbClient, OvsdbError, Replica, TransactionError
+
+if TYPE_CHECKING:
+    from netplex.agent.settings import AgentSettings
+
 
 __all__ = [
     "DEAD_VLAN",
@@ -669,7 +673,7 @@ def _set_keys(table: str, ref: list[str], column: str,
 _OVSDB_OPS = (EnsureOvsBridge, AddPatchPorts, AddOvsPort, DelOvsPort, EnsureTag)
 
 
-class OvsBackend:
+class OvsBackend(Backend[OvsObserved]):
     """The Open vSwitch data plane of one host.
 
     :param db_socket: OVSDB remote, ``unix:/path/db.sock`` (or ``tcp:HOST:PORT``).
@@ -754,7 +758,7 @@ class OvsBackend:
         linux = observe_linux(self.netns, vxlan_only=True)
         return OvsObserved(bridges=bridges, ports=ports, flows=flows, linux=linux)
 
-    def observe_since(self, baseline: Baseline, desired: HostDesired,
+    def observe_since(self, baseline: Baseline[OvsObserved], desired: HostDesired,
                       devices: Collection[str]) -> OvsObserved:
         """OVSDB from the replica (others plug ports); flows and VXLAN devices from the baseline.
 
@@ -974,3 +978,41 @@ def _scalar(v: Any) -> Any:
     if isinstance(v, list):
         return v[0] if v else None
     return v
+
+
+class OvsKind(BackendKind):
+    """Open vSwitch hosts (entry point ``openvswitch``)."""
+
+    name = "openvswitch"
+    agent_type = "Open vSwitch agent"
+    binary = "netplex-openvswitch-agent"
+
+    def local_ip(self, cfg: Any) -> str:
+        # Neutron's OVS agent reads [ovs] local_ip; [vxlan] local_ip is the fallback here.
+        return str(cfg.get("ovs", "local_ip") or super().local_ip(cfg))
+
+    def validate(self, settings: AgentSettings) -> None:
+        # ssl: would need key/certificate options the agent does not have.
+        if not settings.ovs_db.startswith(("unix:", "tcp:")):
+            raise SettingsError(f"OVSDB connection {settings.ovs_db!r} is not unix: or tcp:",
+                                "pass --ovs-db unix:/path/to/db.sock")
+        if settings.ovs_db.startswith("unix:") and not Path(settings.ovs_db[5:]).exists():
+            raise SettingsError(
+                f"OVSDB socket {settings.ovs_db[5:]} does not exist",
+                "start ovsdb-server + ovs-vswitchd, or pass --ovs-db unix:PATH "
+                "(and --ovs-rundir DIR) of the instance serving this host")
+
+    def configurations(self, settings: AgentSettings) -> dict[str, Any]:
+        return {"bridge_mappings": dict(settings.bridge_mappings),
+                "integration_bridge": settings.integration_bridge,
+                "datapath_type": settings.datapath_type}
+
+    def build(self, settings: AgentSettings) -> OvsBackend:
+        vxlan = "vxlan" in settings.tunnel_types
+        return OvsBackend(OvsConfig(
+            integration_bridge=settings.integration_bridge,
+            datapath_type=settings.datapath_type,
+            bridge_mappings=dict(settings.bridge_mappings),
+            local_ip=(settings.local_ip or None) if vxlan else None,
+            udp_port=settings.udp_port,
+        ), db_socket=settings.ovs_db, rundir=settings.rundir, netns=settings.netns or None)

@@ -19,89 +19,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from netplex.agent.backend_api import ApplyResult, Backend, Baseline, PortStatus
 from netplex.agent.model import HostDesired
-from netplex.agent.monitor import DeviceMonitor, DeviceNews
-from netplex.agent.ops import Op, Plan
+from netplex.agent.ops import Plan
 
 __all__ = ["ApplyResult", "Backend", "Baseline", "PortStatus", "ReconcileResult", "reconcile"]
 
 LOG = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class PortStatus:
-    """Whether a local port is wired (``up``: report ACTIVE) and, if not, why (DOWN)."""
-
-    up: bool
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class ApplyResult:
-    applied: int = 0
-    #: (operation, error text) for operations that failed; the next pass retries them.
-    errors: tuple[tuple[Op, str], ...] = ()
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """What a pass leaves for the next: the host as it saw it, and the operations it
-    then applied without error (so ``observed`` plus ``applied`` is the host now,
-    as far as the agent's own doing goes)."""
-
-    observed: Any
-    applied: tuple[Op, ...] = ()
-
-
-class Backend(Protocol):
-    """What every data-plane backend offers. ``plan`` and ``port_status`` are pure."""
-
-    name: str
-
-    def observe(self) -> Any:
-        """Read the current data-plane state of this host, all of it."""
-        ...
-
-    def observe_since(self, baseline: Baseline, desired: HostDesired,
-                      devices: Collection[str]) -> Any:
-        """The current state, starting from ``baseline`` instead of reading everything.
-
-        What only the agent changes is taken from the baseline; what others
-        change (VM devices plugged or unplugged) is read again: at least the
-        devices of ``desired``'s ports the baseline lacks, and ``devices``
-        (named by a device monitor since). A backend that cannot do this
-        more cheaply returns :meth:`observe`.
-        """
-        ...
-
-    def plan(self, desired: HostDesired, observed: Any) -> Plan:
-        """Operations that turn ``observed`` into ``desired``; no I/O."""
-        ...
-
-    def apply(self, ops: Sequence[Op]) -> ApplyResult:
-        """Execute ``ops`` in order; a failing op is recorded and the rest still run."""
-        ...
-
-    def port_status(self, desired: HostDesired, observed: Any,
-                    converged: bool = False) -> dict[str, PortStatus]:
-        """For each local port of ``desired``: wired or not, judged from ``observed``.
-
-        ``converged=True`` says ``observed`` predates a plan that applied without
-        error, so only presence, admin state and buildability are checked.
-        """
-        ...
-
-    def device_monitor(self, notify: Callable[[DeviceNews], None]) -> DeviceMonitor:
-        """A monitor (not started) that tells ``notify`` when VM devices come and go.
-
-        Its news let event passes re-read only the devices it names; without a
-        running monitor every pass reads everything.
-        """
-        ...
 
 
 @dataclass(frozen=True)
@@ -112,7 +40,7 @@ class ReconcileResult:
     ports: dict[str, PortStatus] = field(default_factory=dict)
     seconds: float = 0.0
     #: Where the next pass may start from.
-    baseline: Baseline | None = None
+    baseline: Baseline[Any] | None = None
     #: Whether this pass read everything (no baseline given).
     full: bool = True
     #: Seconds spent per phase (observe, plan, apply, status), for the log.
@@ -131,7 +59,7 @@ class ReconcileResult:
         return {pid for pid, st in self.ports.items() if not st.up}
 
 
-def reconcile(backend: Backend, desired: HostDesired, baseline: Baseline | None = None,
+def reconcile(backend: Backend[Any], desired: HostDesired, baseline: Baseline[Any] | None = None,
               devices: Collection[str] = ()) -> ReconcileResult:
     """Make ``backend``'s host match ``desired``; return what was done and port status.
 

@@ -25,45 +25,59 @@ Option sources, with Neutron's names:
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from netplex.agent.linuxbridge import LinuxBridgeBackend, LinuxBridgeConfig
-from netplex.agent.openvswitch import OvsBackend, OvsConfig
-from netplex.agent.reconcile import Backend
+from netplex.agent.backend_api import (
+    ENTRY_POINT_GROUP,
+    Backend,
+    BackendKind,
+    SettingsError,
+    common_configurations,
+)
 
 __all__ = [
-    "AGENT_BINARIES",
-    "AGENT_TYPES",
     "DEFAULT_OVSDB",
     "AgentSettings",
-    "Mechanism",
     "SettingsError",
+    "backend_kind",
+    "backend_names",
 ]
 
-Mechanism = Literal["linuxbridge", "openvswitch"]
-AGENT_TYPES: Mapping[str, str] = {"linuxbridge": "Linux bridge agent",
-                                  "openvswitch": "Open vSwitch agent"}
-AGENT_BINARIES: Mapping[str, str] = {"linuxbridge": "netplex-linuxbridge-agent",
-                                     "openvswitch": "netplex-openvswitch-agent"}
 DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
 
 
-class SettingsError(ValueError):
-    """The agent cannot start with these settings; ``hint`` says what to do next."""
+def backend_names() -> list[str]:
+    """Names of the installed backend kinds (the ``netplex.agent_backends`` entry points)."""
+    return sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
 
-    def __init__(self, message: str, hint: str) -> None:
-        self.hint = hint
-        super().__init__(message)
+
+@functools.cache
+def backend_kind(name: str) -> BackendKind:
+    """The installed backend kind called ``name``; :class:`SettingsError` if there is none."""
+    eps = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    if not eps:
+        names = ", ".join(backend_names()) or "none"
+        raise SettingsError(f"unknown mechanism {name!r} (installed backends: {names})",
+                            "pass --mechanism with one of the installed names, or install the package "
+                            f"that provides {name!r} (entry point group {ENTRY_POINT_GROUP})")
+    kind = eps[0].load()
+    if not (isinstance(kind, type) and issubclass(kind, BackendKind)):
+        raise SettingsError(f"backend {name!r} ({eps[0].value}) is not a BackendKind",
+                            "fix or uninstall the package that provides it")
+    return kind()
 
 
 @dataclass(frozen=True)
 class AgentSettings:
     host: str
-    mechanism: Mechanism
+    #: Name of the backend kind (an ``netplex.agent_backends`` entry point).
+    mechanism: str
     server_url: str = "http://127.0.0.1:9696"
     agent_token: str = ""
     report_interval: float = 30.0
@@ -96,10 +110,12 @@ class AgentSettings:
     # --- construction ----------------------------------------------------------
 
     @classmethod
-    def from_config(cls, cfg: Any, mechanism: Mechanism, **overrides: Any) -> AgentSettings:
-        """Options from a :class:`netplex.config.Config`; ``overrides`` (non-None) win."""
-        ovs = mechanism == "openvswitch"
-        local_ip = (cfg.get("ovs", "local_ip") if ovs else "") or cfg.get("vxlan", "local_ip")
+    def from_config(cls, cfg: Any, mechanism: str, **overrides: Any) -> AgentSettings:
+        """Options from a :class:`netplex.config.Config`; ``overrides`` (non-None) win.
+
+        An unknown ``mechanism`` raises :class:`SettingsError`.
+        """
+        local_ip = backend_kind(mechanism).local_ip(cfg)
         base = cls(
             host=cfg.host,
             mechanism=mechanism,
@@ -133,25 +149,14 @@ class AgentSettings:
         """Check what can be checked before contacting anything; raise :class:`SettingsError`."""
         if not self.host:
             raise SettingsError("no host id", "pass --host HOST or set [DEFAULT] host")
-        if self.mechanism not in AGENT_TYPES:
-            raise SettingsError(f"unknown mechanism {self.mechanism!r}",
-                                "use --mechanism linuxbridge or --mechanism openvswitch")
+        kind = self.kind  # an unknown mechanism raises here, before anything else
         if self.netns and not os.path.exists(f"/run/netns/{self.netns}"):
             raise SettingsError(f"network namespace {self.netns!r} does not exist",
                                 f"create it (ip netns add {self.netns}) or drop --netns")
         if self.report_interval <= 0 or self.resync_interval <= 0:
             raise SettingsError("report_interval and resync_interval must be positive",
                                 "fix [agent] report_interval / resync_interval")
-        if self.mechanism == "openvswitch":
-            # ssl: would need key/certificate options the agent does not have.
-            if not self.ovs_db.startswith(("unix:", "tcp:")):
-                raise SettingsError(f"OVSDB connection {self.ovs_db!r} is not unix: or tcp:",
-                                    "pass --ovs-db unix:/path/to/db.sock")
-            if self.ovs_db.startswith("unix:") and not Path(self.ovs_db[5:]).exists():
-                raise SettingsError(
-                    f"OVSDB socket {self.ovs_db[5:]} does not exist",
-                    "start ovsdb-server + ovs-vswitchd, or pass --ovs-db unix:PATH "
-                    "(and --ovs-rundir DIR) of the instance serving this host")
+        kind.validate(self)
         if "vxlan" in self.tunnel_types and not self.local_ip:
             raise SettingsError("tunnel_types has vxlan but no local IP is set",
                                 "pass --local-ip IP or set [vxlan] local_ip")
@@ -159,12 +164,16 @@ class AgentSettings:
     # --- what the server sees ------------------------------------------------------
 
     @property
+    def kind(self) -> BackendKind:
+        return backend_kind(self.mechanism)
+
+    @property
     def agent_type(self) -> str:
-        return AGENT_TYPES[self.mechanism]
+        return self.kind.agent_type
 
     @property
     def binary(self) -> str:
-        return AGENT_BINARIES[self.mechanism]
+        return self.kind.binary
 
     @property
     def rundir(self) -> Path:
@@ -176,19 +185,7 @@ class AgentSettings:
 
     def configurations(self) -> dict[str, Any]:
         """The agent's ``configurations``, as the mechanism drivers read them."""
-        conf: dict[str, Any] = {
-            "tunneling_ip": self.local_ip or None,
-            "tunnel_types": list(self.tunnel_types),
-            "l2_population": True,
-        }
-        if self.mechanism == "linuxbridge":
-            conf["interface_mappings"] = dict(self.physical_interface_mappings)
-            conf["bridge_mappings"] = dict(self.lb_bridge_mappings)
-        else:
-            conf["bridge_mappings"] = dict(self.bridge_mappings)
-            conf["integration_bridge"] = self.integration_bridge
-            conf["datapath_type"] = self.datapath_type
-        return conf
+        return {**common_configurations(self), **self.kind.configurations(self)}
 
     def report_body(self, start_flag: bool) -> dict[str, Any]:
         return {
@@ -203,26 +200,9 @@ class AgentSettings:
 
     # --- the data plane ------------------------------------------------------------
 
-    def backend(self) -> Backend:
+    def backend(self) -> Backend[Any]:
         """A fresh backend for this host (backends keep no host state between calls).
 
-        The Open vSwitch one opens its OVSDB connection on first use; the
-        agent closes it when it stops (``close()``).
+        The agent closes it when it stops (:meth:`Backend.close`).
         """
-        ns = self.netns or None
-        vxlan = "vxlan" in self.tunnel_types
-        if self.mechanism == "linuxbridge":
-            return LinuxBridgeBackend(LinuxBridgeConfig(
-                local_ip=self.local_ip or None,
-                physical_interface_mappings=dict(self.physical_interface_mappings),
-                bridge_mappings=dict(self.lb_bridge_mappings),
-                udp_port=self.udp_port,
-                enable_vxlan=self.enable_vxlan and vxlan,
-            ), netns=ns)
-        return OvsBackend(OvsConfig(
-            integration_bridge=self.integration_bridge,
-            datapath_type=self.datapath_type,
-            bridge_mappings=dict(self.bridge_mappings),
-            local_ip=(self.local_ip or None) if vxlan else None,
-            udp_port=self.udp_port,
-        ), db_socket=self.ovs_db, rundir=self.rundir, netns=ns)
+        return self.kind.build(self)

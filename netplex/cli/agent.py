@@ -8,7 +8,6 @@ flowing; the next agent picks up where it left.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
 import signal
@@ -19,11 +18,6 @@ from typing import Annotated, Any
 import typer
 
 __all__ = ["agent"]
-
-
-class MechanismChoice(enum.StrEnum):
-    linuxbridge = "linuxbridge"
-    openvswitch = "openvswitch"
 
 
 def _mappings(value: str | None, option: str) -> dict[str, str] | None:
@@ -44,7 +38,8 @@ def _opt(help: str, *names: str) -> Any:
 
 
 HostOpt = Annotated[str | None, _opt("Host id (binding:host_id); default \\[DEFAULT] host or hostname.")]
-MechOpt = Annotated[MechanismChoice, _opt("Data plane this agent programs.")]
+MechOpt = Annotated[str, _opt("Data plane this agent programs: an installed backend "
+                              "(netplex.agent_backends entry point: linuxbridge, openvswitch, ...).")]
 ConfOpt = Annotated[list[Path] | None, _opt("INI file(s); repeatable.", "--config", "-c")]
 ServerOpt = Annotated[str | None, _opt("Netplex API URL (default \\[agent] server_url).")]
 NetnsOpt = Annotated[str | None, _opt("Program this network namespace (lab / test hosts).")]
@@ -61,7 +56,7 @@ DebugOpt = Annotated[bool, _opt("Log every operation.")]
 
 def agent(
     host: HostOpt = None,
-    mechanism: MechOpt = MechanismChoice.linuxbridge,
+    mechanism: MechOpt = "linuxbridge",
     config: ConfOpt = None,
     server: ServerOpt = None,
     netns: NetnsOpt = None,
@@ -81,7 +76,7 @@ def agent(
     from netplex.cli.common import fail, load_config
 
     cfg = load_config(config)
-    mech = mechanism.value
+    mech = mechanism
     overrides: dict[str, object] = {
         "host": host, "server_url": server, "netns": netns, "ovs_db": ovs_db,
         "ovs_rundir": str(ovs_rundir) if ovs_rundir else None, "local_ip": local_ip,
@@ -92,7 +87,7 @@ def agent(
     mapped = _mappings(bridge_mappings, "--bridge-mappings")
     overrides["bridge_mappings" if mech == "openvswitch" else "lb_bridge_mappings"] = mapped
     try:
-        settings = AgentSettings.from_config(cfg, mech, **overrides)  # type: ignore[arg-type]
+        settings = AgentSettings.from_config(cfg, mech, **overrides)
         settings.validate()
     except SettingsError as exc:
         raise fail(str(exc), exc.hint) from None
