@@ -2,23 +2,28 @@
 
 For operators (``[ml2] mechanism_drivers = logger,openvswitch`` logs what
 each API call implied, at INFO) and for tests (``driver.calls`` is the
-ordered list of :class:`LoggedCall`). In bind_port it declines, so the
-binding diagnostics show it was asked.
+ordered list of :class:`LoggedCall`, the last :data:`HISTORY` of them). In
+bind_port it declines, so the binding diagnostics show it was asked.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from netplex.core.mech_api import MechanismDriver, NetworkContext, PortContext, SubnetContext
 
-__all__ = ["LoggedCall", "LoggerMechanismDriver"]
+__all__ = ["HISTORY", "LoggedCall", "LoggerMechanismDriver"]
 
 LOG = logging.getLogger(__name__)
+
+#: Calls kept in :attr:`LoggerMechanismDriver.calls`: a server that runs this
+#: driver for weeks must not grow without bound; the log has every call.
+HISTORY = 10_000
 
 
 @dataclass(frozen=True)
@@ -40,13 +45,13 @@ class LoggedCall:
 class LoggerMechanismDriver(MechanismDriver):
     """``[ml2] mechanism_drivers = logger``. Thread-safe."""
 
-    def __init__(self) -> None:
+    def __init__(self, history: int = HISTORY) -> None:
         self._lock = threading.Lock()
-        self._calls: list[LoggedCall] = []
+        self._calls: deque[LoggedCall] = deque(maxlen=history)
 
     @property
     def calls(self) -> list[LoggedCall]:
-        """A copy of the calls recorded so far, oldest first."""
+        """A copy of the last calls recorded (at most ``history``), oldest first."""
         with self._lock:
             return list(self._calls)
 

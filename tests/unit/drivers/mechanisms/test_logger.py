@@ -46,3 +46,12 @@ def test_records_calls_with_current_and_original(caplog: pytest.LogCaptureFixtur
     assert "update_network_precommit: current={'id': 'n', 'name': 'new'}" in caplog.text
     drv.clear()
     assert drv.calls == []
+
+
+def test_history_is_bounded() -> None:
+    from netplex.drivers.mechanisms.logger import LoggedCall, LoggerMechanismDriver
+
+    driver = LoggerMechanismDriver(history=3)
+    for i in range(5):
+        driver._record(LoggedCall(method=f"m{i}", current={}, original=None))
+    assert driver.methods() == ["m2", "m3", "m4"]
