@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from netplex.core.mech_api import VNIC_TYPES
 from netplex.errors import BadRequest, NetplexError, PolicyNotAuthorized
 
 
@@ -66,16 +67,6 @@ def to_int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ValueError(f"'{value}' is not an integer") from None
-
-
-def int_range(lo: int, hi: int | None = None) -> Converter:
-    def conv(value: Any) -> int:
-        n = to_int(value)
-        if n < lo or (hi is not None and n > hi):
-            raise ValueError(f"'{n}' is not in range {lo} through {hi if hi is not None else 'inf'}")
-        return n
-
-    return conv
 
 
 def string(max_len: int = 255, *, nullable: bool = False) -> Converter:
@@ -152,20 +143,6 @@ def mtu(value: Any) -> int:
         raise ValueError(f"'{n}' is not a valid MTU (minimum 68)")
     return n
 
-
-VNIC_TYPES = (
-    "normal",
-    "direct",
-    "macvtap",
-    "baremetal",
-    "direct-physical",
-    "virtio-forwarder",
-    "smart-nic",
-    "vdpa",
-    "remote-managed",
-    "accelerator-direct",
-    "accelerator-direct-physical",
-)
 
 # -- the maps -----------------------------------------------------------------
 

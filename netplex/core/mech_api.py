@@ -100,20 +100,18 @@ VIF_TYPE_TAP = "tap"
 VNIC_NORMAL = "normal"
 #: Every ``binding:vnic_type`` the API accepts. Whether a driver can bind a
 #: given one is the driver's decision.
-VNIC_TYPES: frozenset[str] = frozenset(
-    {
-        "normal",
-        "direct",
-        "macvtap",
-        "baremetal",
-        "direct-physical",
-        "virtio-forwarder",
-        "smart-nic",
-        "vdpa",
-        "remote-managed",
-        "accelerator-direct",
-        "accelerator-direct-physical",
-    }
+VNIC_TYPES: tuple[str, ...] = (
+    "normal",
+    "direct",
+    "macvtap",
+    "baremetal",
+    "direct-physical",
+    "virtio-forwarder",
+    "smart-nic",
+    "vdpa",
+    "remote-managed",
+    "accelerator-direct",
+    "accelerator-direct-physical",
 )
 
 #: ``status`` of a port's binding on a host (binding-extended): exactly one

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, false, or_, select, update
+from sqlalchemy import delete, false, or_, select
 from sqlalchemy.orm import Session
 
 from netplex.core.common import (
@@ -341,7 +341,3 @@ def network_ids_visible(session: Session, ctx: Context) -> Any:
     stmt = select(Network.id)
     vis = NetworkService.visible_clause(ctx)
     return stmt.where(vis) if vis is not None else stmt.where(~false())
-
-
-def set_network_status(session: Session, network_id: str, status: str) -> None:
-    session.execute(update(Network).where(Network.id == network_id).values(status=status))

@@ -334,11 +334,6 @@ class Lab:
         if self.state.server:
             procs.stop(procs.Proc.from_json(self.state.server), sig, timeout)
 
-    def restart_server(self) -> None:
-        """Stop and start the server on the same port and database."""
-        self.stop_server()
-        self.start_server()
-
     def add_underlay(self) -> str:
         ns = self._new_ns("underlay")
         for br in ("br-u", "br-p"):
