@@ -23,7 +23,6 @@ from netplex.agent.model import (
     OvsPortState,
     VxlanInfo,
 )
-from netplex.agent.openvswitch import DEAD_VLAN, OvsConfig, plan_openvswitch
 from netplex.agent.ops import (
     AddFdb,
     AddFlows,
@@ -46,6 +45,7 @@ from netplex.agent.ops import (
     SetLinkUp,
     SetMtu,
 )
+from netplex.agent.ovs_plan import DEAD_VLAN, OvsConfig, plan_openvswitch
 
 
 class FakeKernel:

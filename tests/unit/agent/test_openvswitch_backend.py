@@ -10,14 +10,7 @@ import pytest
 
 from netplex.agent import openvswitch
 from netplex.agent.model import FdbEntry, HostDesired, LinkState, LinuxObserved, OvsObserved
-from netplex.agent.openvswitch import (
-    OvsBackend,
-    OvsConfig,
-    OvsdbTxn,
-    _numbered_ports,
-    advance_flows,
-    ovs_state_from_replica,
-)
+from netplex.agent.openvswitch import OvsBackend, _numbered_ports
 from netplex.agent.ops import (
     AddFdb,
     AddFlows,
@@ -31,6 +24,8 @@ from netplex.agent.ops import (
     Flow,
     Op,
 )
+from netplex.agent.ovs_plan import OvsConfig
+from netplex.agent.ovs_txn import OvsdbTxn, advance_flows, ovs_state_from_replica
 from netplex.agent.reconcile import Baseline
 from netplex.linux.ovsdb import OvsdbError, OvsdbUnavailable, Replica, TransactionError
 

@@ -10,12 +10,6 @@ from netplex.agent.model import (
     PortSpec,
     RemoteEndpoint,
 )
-from netplex.agent.openvswitch import (
-    DEAD_VLAN,
-    OvsConfig,
-    allocate_tags,
-    port_status_openvswitch,
-)
 from netplex.agent.ops import (
     DeleteLink,
     DelFlows,
@@ -23,6 +17,12 @@ from netplex.agent.ops import (
     EnsureOvsBridge,
     EnsureTag,
     Flow,
+)
+from netplex.agent.ovs_plan import (
+    DEAD_VLAN,
+    OvsConfig,
+    allocate_tags,
+    port_status_openvswitch,
 )
 
 from .fakes import FakeOvsHost
