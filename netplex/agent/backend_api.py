@@ -43,19 +43,17 @@ The rules every backend keeps:
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from netplex.agent.model import HostDesired
 from netplex.agent.monitor import DeviceMonitor, DeviceNews
 from netplex.agent.ops import Op, Plan
-
-if TYPE_CHECKING:
-    from netplex.agent.settings import AgentSettings
+from netplex.agent.settings import AgentSettings, SettingsError
 
 __all__ = ["ENTRY_POINT_GROUP", "ApplyResult", "Backend", "BackendKind", "Baseline", "ObservedT", "PortStatus",
-           "SettingsError", "common_configurations"]
+           "SettingsError"]
 
 #: Entry-point group that names the installed backend kinds.
 ENTRY_POINT_GROUP = "netplex.agent_backends"
@@ -64,14 +62,6 @@ ENTRY_POINT_GROUP = "netplex.agent_backends"
 #: dataclass is best), opaque to the agent, handed back to ``plan`` and
 #: ``port_status``.
 ObservedT = TypeVar("ObservedT")
-
-
-class SettingsError(ValueError):
-    """The agent cannot start with these settings; ``hint`` says what to do next."""
-
-    def __init__(self, message: str, hint: str) -> None:
-        self.hint = hint
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,11 +208,3 @@ class BackendKind(abc.ABC):
     def build(self, settings: AgentSettings) -> Backend[Any]:
         """A fresh :class:`Backend` for the host these settings describe."""
 
-
-def common_configurations(settings: AgentSettings) -> Mapping[str, Any]:
-    """The ``configurations`` keys every kind reports (see :meth:`BackendKind.configurations`)."""
-    return {
-        "tunneling_ip": settings.local_ip or None,
-        "tunnel_types": list(settings.tunnel_types),
-        "l2_population": True,
-    }

@@ -64,6 +64,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from netplex.agent import backends
 from netplex.agent.api import FeedCompacted, HostState, HttpServerApi, ServerApi
 from netplex.agent.cache import HostCache
 from netplex.agent.model import HostDesired
@@ -253,7 +254,7 @@ class AgentService:
         self.settings = settings
         self._api_factory = api_factory or (
             lambda: HttpServerApi(settings.server_url, settings.agent_token or None))
-        self.backend = backend or settings.backend()
+        self.backend = backend or backends.build_backend(settings)
         # A backend we built is ours to close (the OVS one holds an OVSDB connection).
         self._owns_backend = backend is None
         self._ran = False
@@ -374,7 +375,8 @@ class AgentService:
 
     def _serve(self) -> None:
         s = self.settings
-        LOG.info("agent %s (%s) for host %s, server %s%s", s.binary, s.agent_type, s.host,
+        kind = backends.backend_kind(s.mechanism)
+        LOG.info("agent %s (%s) for host %s, server %s%s", kind.binary, kind.agent_type, s.host,
                  s.server_url, f", netns {s.netns}" if s.netns else "")
         backoff = Backoff(0.5, 10.0)
         while not self._stop.is_set() and not self._report(start_flag=True):
@@ -437,7 +439,7 @@ class AgentService:
 
     def _report(self, start_flag: bool, api: ServerApi | None = None) -> bool:
         try:
-            agent = (api or self.api).report(self.settings.report_body(start_flag))
+            agent = (api or self.api).report(backends.report_body(self.settings, start_flag))
         except ApiError as exc:
             if start_flag and exc.status in (401, 403):
                 raise AgentError(f"the server refused the agent: {exc}",

@@ -1,10 +1,9 @@
 """Everything one host agent needs to know, from Neutron-named options plus CLI overrides.
 
 :class:`AgentSettings` is built once at the edge (``netplex agent``; the lab;
-tests) and passed down; nothing below reads configuration files. It also
-knows how to describe the agent to the server (``agent_type``, ``binary``,
-``configurations``, which the mechanism drivers bind against) and which
-backend to build.
+tests) and passed down; nothing below reads configuration files. It is
+plain data: :mod:`netplex.agent.backends` turns it into the backend kind's
+answers (registration body, ``configurations``, the backend itself).
 
 Option sources, with Neutron's names:
 
@@ -25,52 +24,23 @@ Option sources, with Neutron's names:
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from netplex.agent.backend_api import (
-    ENTRY_POINT_GROUP,
-    Backend,
-    BackendKind,
-    SettingsError,
-    common_configurations,
-)
-
-__all__ = [
-    "DEFAULT_OVSDB",
-    "AgentSettings",
-    "SettingsError",
-    "backend_kind",
-    "backend_names",
-]
+__all__ = ["DEFAULT_OVSDB", "AgentSettings", "SettingsError"]
 
 DEFAULT_OVSDB = "unix:/var/run/openvswitch/db.sock"
 
 
-def backend_names() -> list[str]:
-    """Names of the installed backend kinds (the ``netplex.agent_backends`` entry points)."""
-    return sorted({ep.name for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)})
+class SettingsError(ValueError):
+    """The agent cannot start with these settings; ``hint`` says what to do next."""
 
-
-@functools.cache
-def backend_kind(name: str) -> BackendKind:
-    """The installed backend kind called ``name``; :class:`SettingsError` if there is none."""
-    eps = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
-    if not eps:
-        names = ", ".join(backend_names()) or "none"
-        raise SettingsError(f"unknown mechanism {name!r} (installed backends: {names})",
-                            "pass --mechanism with one of the installed names, or install the package "
-                            f"that provides {name!r} (entry point group {ENTRY_POINT_GROUP})")
-    kind = eps[0].load()
-    if not (isinstance(kind, type) and issubclass(kind, BackendKind)):
-        raise SettingsError(f"backend {name!r} ({eps[0].value}) is not a BackendKind",
-                            "fix or uninstall the package that provides it")
-    return kind()
+    def __init__(self, message: str, hint: str) -> None:
+        self.hint = hint
+        super().__init__(message)
 
 
 @dataclass(frozen=True)
@@ -110,12 +80,12 @@ class AgentSettings:
     # --- construction ----------------------------------------------------------
 
     @classmethod
-    def from_config(cls, cfg: Any, mechanism: str, **overrides: Any) -> AgentSettings:
+    def from_config(cls, cfg: Any, mechanism: str, *, config_local_ip: str, **overrides: Any) -> AgentSettings:
         """Options from a :class:`netplex.config.Config`; ``overrides`` (non-None) win.
 
-        An unknown ``mechanism`` raises :class:`SettingsError`.
+        ``config_local_ip`` is the backend kind's reading of its tunnel address option
+        (:func:`netplex.agent.backends.settings_from_config` passes it).
         """
-        local_ip = backend_kind(mechanism).local_ip(cfg)
         base = cls(
             host=cfg.host,
             mechanism=mechanism,
@@ -123,7 +93,7 @@ class AgentSettings:
             agent_token=cfg.get("DEFAULT", "agent_auth_token"),
             report_interval=float(cfg.get("agent", "report_interval")),
             resync_interval=float(cfg.get("agent", "resync_interval")),
-            local_ip=local_ip or "",
+            local_ip=config_local_ip or "",
             tunnel_types=tuple(cfg.get("agent", "tunnel_types")),
             udp_port=int(cfg.get("vxlan", "udp_dstport")),
             enable_vxlan=bool(cfg.get("vxlan", "enable_vxlan")),
@@ -146,34 +116,18 @@ class AgentSettings:
         return s
 
     def validate(self) -> None:
-        """Check what can be checked before contacting anything; raise :class:`SettingsError`."""
+        """The checks common to every kind (see :func:`netplex.agent.backends.validate`)."""
         if not self.host:
             raise SettingsError("no host id", "pass --host HOST or set [DEFAULT] host")
-        kind = self.kind  # an unknown mechanism raises here, before anything else
         if self.netns and not os.path.exists(f"/run/netns/{self.netns}"):
             raise SettingsError(f"network namespace {self.netns!r} does not exist",
                                 f"create it (ip netns add {self.netns}) or drop --netns")
         if self.report_interval <= 0 or self.resync_interval <= 0:
             raise SettingsError("report_interval and resync_interval must be positive",
                                 "fix [agent] report_interval / resync_interval")
-        kind.validate(self)
         if "vxlan" in self.tunnel_types and not self.local_ip:
             raise SettingsError("tunnel_types has vxlan but no local IP is set",
                                 "pass --local-ip IP or set [vxlan] local_ip")
-
-    # --- what the server sees ------------------------------------------------------
-
-    @property
-    def kind(self) -> BackendKind:
-        return backend_kind(self.mechanism)
-
-    @property
-    def agent_type(self) -> str:
-        return self.kind.agent_type
-
-    @property
-    def binary(self) -> str:
-        return self.kind.binary
 
     @property
     def rundir(self) -> Path:
@@ -182,27 +136,3 @@ class AgentSettings:
         if self.ovs_db.startswith("unix:"):
             return Path(self.ovs_db[5:]).parent
         return Path("/var/run/openvswitch")
-
-    def configurations(self) -> dict[str, Any]:
-        """The agent's ``configurations``, as the mechanism drivers read them."""
-        return {**common_configurations(self), **self.kind.configurations(self)}
-
-    def report_body(self, start_flag: bool) -> dict[str, Any]:
-        return {
-            "agent_type": self.agent_type,
-            "binary": self.binary,
-            "host": self.host,
-            "topic": "N/A",
-            "configurations": self.configurations(),
-            "availability_zone": self.availability_zone,
-            "start_flag": start_flag,
-        }
-
-    # --- the data plane ------------------------------------------------------------
-
-    def backend(self) -> Backend[Any]:
-        """A fresh backend for this host (backends keep no host state between calls).
-
-        The agent closes it when it stops (:meth:`Backend.close`).
-        """
-        return self.kind.build(self)

@@ -71,8 +71,9 @@ def agent(
     debug: DebugOpt = False,
 ) -> None:
     """Run a host agent: register, reconcile this host's data plane with the server, report ports."""
+    from netplex.agent.backends import settings_from_config, validate
     from netplex.agent.service import AgentError, AgentService
-    from netplex.agent.settings import AgentSettings, SettingsError
+    from netplex.agent.settings import SettingsError
     from netplex.cli.common import fail, load_config
 
     cfg = load_config(config)
@@ -87,8 +88,8 @@ def agent(
     mapped = _mappings(bridge_mappings, "--bridge-mappings")
     overrides["bridge_mappings" if mech == "openvswitch" else "lb_bridge_mappings"] = mapped
     try:
-        settings = AgentSettings.from_config(cfg, mech, **overrides)
-        settings.validate()
+        settings = settings_from_config(cfg, mech, **overrides)
+        validate(settings)
     except SettingsError as exc:
         raise fail(str(exc), exc.hint) from None
 

@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from netplex import config
+from netplex.agent import backends
+from netplex.agent.backends import settings_from_config
 from netplex.agent.linuxbridge import LinuxBridgeBackend, LinuxBridgeConfig
 from netplex.agent.monitor import DeviceNews, LinkMonitor, OvsdbMonitor, interface_news
 from netplex.agent.openvswitch import OvsBackend, OvsConfig
@@ -32,35 +34,35 @@ ovsdb_connection = unix:/run/ovs/db.sock
 
 
 def test_linuxbridge_settings_from_neutron_options() -> None:
-    s = AgentSettings.from_config(config.load(text=INI), "linuxbridge")
+    s = settings_from_config(config.load(text=INI), "linuxbridge")
     assert (s.host, s.server_url, s.agent_token) == ("compute-7", "http://10.0.0.1:9696", "tok")
     assert (s.report_interval, s.resync_interval) == (4.0, 120.0)
-    body = s.report_body(start_flag=True)
+    body = backends.report_body(s, start_flag=True)
     assert body["agent_type"] == "Linux bridge agent"
     assert body["binary"] == "netplex-linuxbridge-agent"
     assert body["configurations"]["tunneling_ip"] == "10.99.0.7"
     assert body["configurations"]["tunnel_types"] == ["vxlan"]
     assert body["configurations"]["interface_mappings"] == {"physnet1": "eth1"}
     assert body["start_flag"] is True and body["topic"] == "N/A"
-    assert isinstance(s.backend(), LinuxBridgeBackend)
+    assert isinstance(backends.build_backend(s), LinuxBridgeBackend)
 
 
 def test_openvswitch_settings_and_cli_overrides() -> None:
-    s = AgentSettings.from_config(config.load(text=INI), "openvswitch", host="h9",
+    s = settings_from_config(config.load(text=INI), "openvswitch", host="h9",
                                   local_ip="10.99.0.9", netns=None)
     assert s.host == "h9" and s.ovs_db == "unix:/run/ovs/db.sock"
     assert s.rundir == Path("/run/ovs")  # default: where the db socket is
-    conf = s.configurations()
+    conf = backends.configurations(s)
     assert conf["bridge_mappings"] == {"physnet1": "br-phys1"}
     assert (conf["integration_bridge"], conf["datapath_type"]) == ("br-int", "netdev")
-    assert s.agent_type == "Open vSwitch agent"
-    backend = s.backend()
+    assert backends.backend_kind(s.mechanism).agent_type == "Open vSwitch agent"
+    backend = backends.build_backend(s)
     assert isinstance(backend, OvsBackend) and backend.config.local_ip == "10.99.0.9"
 
 
 def test_no_local_ip_means_no_tunnels() -> None:
-    s = AgentSettings.from_config(config.load(text="[DEFAULT]\nhost = h\n"), "linuxbridge")
-    assert s.tunnel_types == () and s.configurations()["tunneling_ip"] is None
+    s = settings_from_config(config.load(text="[DEFAULT]\nhost = h\n"), "linuxbridge")
+    assert s.tunnel_types == () and backends.configurations(s)["tunneling_ip"] is None
 
 
 @pytest.mark.parametrize("kw,needle", [
@@ -78,7 +80,7 @@ def test_validation_errors_say_what_to_do(kw: dict[str, object], needle: str) ->
 
         s = replace(s, tunnel_types=kw["tunnel_types"])  # type: ignore[arg-type]
     with pytest.raises(SettingsError) as exc:
-        s.validate()
+        backends.validate(s)
     assert needle in exc.value.hint
 
 
