@@ -5,7 +5,6 @@ No I/O here: :mod:`netplex.agent.openvswitch` observes and applies. See that mod
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +33,7 @@ from netplex.agent.ops import (
     Plan,
 )
 
-LOG = logging.getLogger(__name__)
-
+#: Tag of ports that must not forward (Neutron's DEAD_VLAN_TAG).
 DEAD_VLAN = 4095
 _MAX_TAG = 4094
 

@@ -32,6 +32,7 @@ _NET_ID_KEY = "netplex-net-id"
 #: Operations that go to OVSDB (the rest are kernel ops or flows).
 _OVSDB_OPS = (EnsureOvsBridge, AddPatchPorts, AddOvsPort, DelOvsPort, EnsureTag)
 
+#: The OVSDB tables and columns the backend reads (all it monitors).
 OVSDB_COLUMNS: Mapping[str, Sequence[str]] = {
     "Open_vSwitch": ["bridges", "next_cfg", "cur_cfg"],
     "Bridge": ["name", "ports", "datapath_type", "fail_mode"],
