@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs everything Netplex needs on a fresh Debian machine (run as root):
-# system packages (iproute2, ping, tcpdump for the tests, Open vSwitch, PostgreSQL) and a
+# system packages (iproute2, ping, tcpdump for the tests, Open vSwitch, PostgreSQL, nftables, dnsmasq,
+# BIRD 2 and conntrack for the routed, security-group and DHCP data planes) and a
 # virtualenv in .venv with Netplex and its test dependencies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
-for p in iproute2 iputils-ping tcpdump openvswitch-switch postgresql; do
+for p in iproute2 iputils-ping tcpdump openvswitch-switch postgresql nftables dnsmasq-base bird2 conntrack; do
     dpkg -s "$p" >/dev/null 2>&1 || need_pkgs+=("$p")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
