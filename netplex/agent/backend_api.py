@@ -179,6 +179,18 @@ class BackendKind(abc.ABC):
     agent_type: ClassVar[str]
     #: ``binary`` reported to the server ("netplex-linuxbridge-agent").
     binary: ClassVar[str]
+    #: The configuration section whose options belong to this backend ("routed"
+    #: for ``[routed] ...``), or None when it reads only the shared ones. The
+    #: options themselves are declared like any plugin's, through the
+    #: ``netplex.config_options`` entry-point group (see
+    #: :func:`netplex.config.plugin_options` and :func:`netplex.config.register_options`),
+    #: so ``netplex agent`` checks them (unknown names, unparsable values) like
+    #: Netplex's own; their parsed values reach :meth:`validate` and :meth:`build`
+    #: as ``settings.backend_options``::
+    #:
+    #:     [project.entry-points."netplex.config_options"]
+    #:     routed = "my_package.routed:CONFIG_OPTIONS"   # {"routed": [Opt(...), ...]}
+    options_section: ClassVar[str | None] = None
 
     def validate(self, settings: AgentSettings) -> None:
         """Refuse settings this kind cannot start with, before anything is contacted.

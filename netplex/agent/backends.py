@@ -15,7 +15,7 @@ from typing import Any
 from netplex.agent.backend_api import ENTRY_POINT_GROUP, Backend, BackendKind
 from netplex.agent.settings import AgentSettings, SettingsError
 
-__all__ = ["backend_kind", "backend_names", "build_backend", "configurations", "report_body",
+__all__ = ["backend_kind", "backend_names", "backend_options", "build_backend", "configurations", "report_body",
            "settings_from_config", "validate"]
 
 
@@ -41,9 +41,30 @@ def backend_kind(name: str) -> BackendKind:
 
 
 def settings_from_config(cfg: Any, mechanism: str, **overrides: Any) -> AgentSettings:
-    """:meth:`AgentSettings.from_config` for the kind ``mechanism`` (unknown: :class:`SettingsError`)."""
-    return AgentSettings.from_config(cfg, mechanism, config_local_ip=backend_kind(mechanism).local_ip(cfg),
-                                     **overrides)
+    """:meth:`AgentSettings.from_config` for the kind ``mechanism`` (unknown: :class:`SettingsError`).
+
+    The kind's own section (:attr:`BackendKind.options_section`) becomes
+    ``settings.backend_options``; its values were parsed, and bad ones refused with
+    a :class:`netplex.config.ConfigError`, when ``cfg`` was loaded.
+    """
+    kind = backend_kind(mechanism)
+    return AgentSettings.from_config(cfg, mechanism, config_local_ip=kind.local_ip(cfg),
+                                     backend_options=backend_options(cfg, kind), **overrides)
+
+
+def backend_options(cfg: Any, kind: BackendKind) -> dict[str, Any]:
+    """The parsed values of ``kind``'s own configuration section ({} if it names none)."""
+    section = kind.options_section
+    if section is None:
+        return {}
+    try:
+        return dict(cfg.section(section))
+    except KeyError:
+        # Nobody declared the section: its options were never checked or defaulted.
+        raise SettingsError(
+            f"backend {kind.name!r} reads [{section}] but no options are declared for that section",
+            f"declare them through the netplex.config_options entry point group (section {section!r}) "
+            "in the package that provides the backend, and reinstall it") from None
 
 
 def validate(settings: AgentSettings) -> None:

@@ -19,6 +19,9 @@ Option sources, with Neutron's names:
 ``[linux_bridge] ...``         ``physical_interface_mappings``, ``bridge_mappings``
 ``[ovs] ...``                  ``bridge_mappings``, ``integration_bridge``,
                                ``datapath_type``, ``ovsdb_connection``
+``[<options_section>] ...``    the backend kind's own section, if it names one
+                               (``backend_options``, parsed; see
+                               :attr:`netplex.agent.backend_api.BackendKind.options_section`)
 =============================  ===============================================
 """
 
@@ -76,15 +79,20 @@ class AgentSettings:
     coalesce: float = 0.01
     #: While a bound port has no device, look again this often (monitors usually beat it).
     device_recheck: float = 2.0
+    #: The parsed options of the backend kind's own section (``BackendKind.options_section``);
+    #: empty when the kind names none.
+    backend_options: Mapping[str, Any] = field(default_factory=dict)
 
     # --- construction ----------------------------------------------------------
 
     @classmethod
-    def from_config(cls, cfg: Any, mechanism: str, *, config_local_ip: str, **overrides: Any) -> AgentSettings:
+    def from_config(cls, cfg: Any, mechanism: str, *, config_local_ip: str,
+                    backend_options: Mapping[str, Any] | None = None, **overrides: Any) -> AgentSettings:
         """Options from a :class:`netplex.config.Config`; ``overrides`` (non-None) win.
 
-        ``config_local_ip`` is the backend kind's reading of its tunnel address option
-        (:func:`netplex.agent.backends.settings_from_config` passes it).
+        ``config_local_ip`` is the backend kind's reading of its tunnel address option and
+        ``backend_options`` its own section's values
+        (:func:`netplex.agent.backends.settings_from_config` passes both).
         """
         base = cls(
             host=cfg.host,
@@ -103,6 +111,7 @@ class AgentSettings:
             integration_bridge=cfg.get("ovs", "integration_bridge"),
             datapath_type=cfg.get("ovs", "datapath_type"),
             ovs_db=cfg.get("ovs", "ovsdb_connection") or DEFAULT_OVSDB,
+            backend_options=dict(backend_options or {}),
         )
         return base.with_overrides(**overrides)
 
