@@ -237,6 +237,16 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         Opt("l2_population", parse_bool, True, "Always on: no multicast is used."),
         Opt("udp_dstport", parse_port, 4789, "VXLAN UDP destination port."),
     ),
+    "oslo_policy": _opts(
+        Opt(
+            "policy_file",
+            str,
+            "policy.yaml",
+            "Operator rules overriding the policy defaults (Neutron's rule syntax, YAML or JSON); "
+            "a relative name is looked up next to the configuration files. The default name may be "
+            "absent; any other name must exist. See docs/policy.md.",
+        ),
+    ),
     "vif": _opts(
         Opt("default_vif_type", str, "", "vif_type the compute side uses when the server gives none (opt-in)."),
         Opt("default_bridge_name", str, "", "Bridge for the default vif_type."),
