@@ -1,5 +1,6 @@
 """Service plugins (L3, security groups, DHCP scheduling, quotas), chosen by ``[DEFAULT] service_plugins``.
 
-Nothing is built here yet: the contract module (``netplex.core.service_api``) and the loader of the
-``netplex.service_plugins`` entry-point group are still to come (issue 11, not finished).
+The contract a plugin implements is :mod:`netplex.core.service_api`; :mod:`.registry`
+resolves the configured names through the ``netplex.service_plugins`` entry-point
+group. Plugins shipped with Netplex live in this package, one subpackage each.
 """
