@@ -15,6 +15,9 @@ The composition root (:mod:`netplex.server`) builds each selected plugin once wi
   (``routers``, ``floatingips``, ``security-groups``), described as data
   (:class:`Resource`), so the API layer adds the routes, validation, Neutron's list
   semantics, policy and error bodies exactly as for networks and ports;
+* :meth:`~ServicePlugin.resource_extensions` — attributes it adds to the core's networks,
+  subnets or ports (:class:`ResourceExtension`: stored in the same transaction, rendered
+  in batches, carried by the change feed);
 * :meth:`~ServicePlugin.extensions` — extension aliases for ``GET /v2.0/extensions``;
 * :meth:`~ServicePlugin.policy_defaults` — its Neutron rule names and default check
   strings (an operator's ``policy.yaml`` overrides them like the core's);
@@ -63,6 +66,7 @@ __all__ = [
     "PortBinding",
     "PortChange",
     "Resource",
+    "ResourceExtension",
     "ResourceService",
     "ServicePlugin",
 ]
@@ -196,6 +200,38 @@ class Resource:
     has_tags: bool = False
 
 
+class ResourceExtension(abc.ABC):
+    """Attributes a plugin adds to a core resource (Neutron's extension drivers): for example
+    ``security_groups`` and ``port_security_enabled`` on ports, ``extra_dhcp_opts``.
+
+    The core validates the request against :meth:`attributes` like its own attributes,
+    then calls the hooks inside its own transaction, so the resource and the extension's
+    rows commit (or roll back) together and the change feed carries the extended dict.
+    """
+
+    #: The core collection extended: ``networks``, ``subnets`` or ``ports``.
+    resource: ClassVar[str]
+
+    @abc.abstractmethod
+    def attributes(self) -> Mapping[str, Attr]:
+        """The attribute map entries this extension adds (names must not clash with the core's)."""
+
+    @abc.abstractmethod
+    def process_create(self, txn: Txn, ctx: Context, request: Mapping[str, Any], result: dict[str, Any]) -> None:
+        """After the core wrote the new resource (``result`` is its dict): validate and store this
+        extension's part of ``request`` (defaults when absent; raise to refuse) and add its
+        attributes to ``result``."""
+
+    @abc.abstractmethod
+    def process_update(self, txn: Txn, ctx: Context, request: Mapping[str, Any], result: dict[str, Any]) -> None:
+        """Same for an update; ``request`` holds only what the caller sent."""
+
+    @abc.abstractmethod
+    def extend(self, txn: Txn, results: Sequence[dict[str, Any]]) -> None:
+        """Add this extension's attributes to many resource dicts at once (show, list, feed):
+        one query for all of them, never one per dict."""
+
+
 @dataclass(frozen=True, slots=True)
 class Extension:
     """An entry of ``GET /v2.0/extensions`` (Neutron's alias, name and description)."""
@@ -231,6 +267,10 @@ class ServicePlugin(abc.ABC):
 
     def resources(self) -> Sequence[Resource]:
         """Collections this plugin serves."""
+        return ()
+
+    def resource_extensions(self) -> Sequence[ResourceExtension]:
+        """Attributes it adds to networks, subnets or ports."""
         return ()
 
     def extensions(self) -> Sequence[Extension]:
