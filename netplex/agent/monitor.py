@@ -15,9 +15,9 @@ poll (Linux bridge) or watch OVSDB (Open vSwitch); we watch:
 Our own changes to existing taps (set master, set up, re-tag) are therefore
 not news, and do not cause a second pass. A link event names its device, so
 the next pass re-reads just that device (see
-:meth:`netplex.agent.reconcile.Backend.observe_since`). Each monitor is a child process
-that dies with the agent (``PR_SET_PDEATHSIG``), so a SIGKILLed agent leaves
-no stray monitors behind. The loop also re-checks missing devices on a timer,
+:meth:`netplex.agent.reconcile.Backend.observe_since`). Each monitor command is a child
+process (:class:`netplex.linux.watch.LineWatcher`) that dies with the agent, so a
+SIGKILLed agent leaves no stray monitors behind. The loop also re-checks missing devices on a timer,
 so a monitor that dies (or an event that is lost) only delays wiring.
 After an OVSDB reconnect the monitor says "anything may have changed"
 (``device=None``): what happened while the connection was down is unknown.
@@ -26,34 +26,22 @@ After an OVSDB reconnect the monitor says "anything may have changed"
 from __future__ import annotations
 
 import abc
-import contextlib
-import ctypes
 import logging
 import re
-import signal
-import subprocess
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from netplex.linux.ovs import decode_ovsdb
 from netplex.linux.ovsdb import OvsdbClient
+from netplex.linux.watch import LineWatcher, link_monitor_argv
 
-__all__ = ["CommandMonitor", "DeviceMonitor", "DeviceNews", "LinkMonitor", "OvsdbMonitor",
-           "set_pdeathsig"]
+__all__ = ["CommandMonitor", "DeviceMonitor", "DeviceNews", "LinkMonitor", "OvsdbMonitor"]
 
 LOG = logging.getLogger(__name__)
 
-_PR_SET_PDEATHSIG = 1
 # "12: tapabc@if3: <...>" or "Deleted 12: tapabc@if3: <...>"
 _LINK_LINE = re.compile(r"^(Deleted\s+)?\d+:\s+([^:@\s]+)")
-
-
-def set_pdeathsig() -> None:
-    """preexec_fn: the child gets SIGTERM when its parent dies (Linux)."""
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,52 +84,33 @@ class CommandMonitor(DeviceMonitor):
 
     def __init__(self, argv: Sequence[str], notify: Callable[[DeviceNews], None]) -> None:
         super().__init__(argv[0], notify)
-        self.argv = list(argv)
-        self._proc: subprocess.Popen[str] | None = None
-        self._thread: threading.Thread | None = None
-        self._stopped = threading.Event()
+        self._watcher = LineWatcher(argv, self._line)
+
+    @property
+    def argv(self) -> list[str]:
+        return self._watcher.argv
 
     def interesting(self, line: str) -> DeviceNews | None:
         """What ``line`` tells, when it is news; else None."""
         raise NotImplementedError
 
-    def start(self) -> None:
-        self._proc = subprocess.Popen(
-            self.argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            preexec_fn=set_pdeathsig,
-        )
-        self._thread = threading.Thread(target=self._read, name=f"monitor-{self.argv[0]}",
-                                        daemon=True)
-        self._thread.start()
+    def _line(self, line: str) -> None:
+        try:
+            news = self.interesting(line)
+        except Exception:  # noqa: BLE001 - a parse problem must not kill the monitor
+            LOG.exception("monitor %s: cannot parse %r", self.argv[0], line[:200])
+            news = DeviceNews("unparsed event")
+        if news is not None:
+            self.notify(news)
 
-    def _read(self) -> None:
-        proc = self._proc
-        assert proc is not None and proc.stdout is not None
-        for line in proc.stdout:
-            try:
-                news = self.interesting(line)
-            except Exception:  # noqa: BLE001 - a parse problem must not kill the monitor
-                LOG.exception("monitor %s: cannot parse %r", self.argv[0], line[:200])
-                news = DeviceNews("unparsed event")
-            if news is not None:
-                self.notify(news)
-        if not self._stopped.is_set():
-            LOG.warning("device monitor %r exited (code %s); relying on periodic checks",
-                        " ".join(self.argv), proc.poll())
+    def start(self) -> None:
+        self._watcher.start()
 
     def alive(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
+        return self._watcher.alive()
 
     def stop(self) -> None:
-        self._stopped.set()
-        proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(2)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(2)
+        self._watcher.stop()
 
 
 class LinkMonitor(CommandMonitor):
@@ -149,8 +118,7 @@ class LinkMonitor(CommandMonitor):
 
     def __init__(self, netns: str | None, notify: Callable[[DeviceNews], None],
                  prefix: str = "tap") -> None:
-        super().__init__(["ip", *(["-n", netns] if netns else []), "-o", "monitor", "link"],
-                         notify)
+        super().__init__(link_monitor_argv(netns), notify)
         self.prefix = prefix
         self._seen: set[str] = set()
 

@@ -15,8 +15,8 @@ spent most of its time there. ``ip -j`` dumps the same links in a few tens
 of ms, and one ``ip -force -batch -`` / ``bridge -force -batch -`` process
 runs any number of changes for ~3 ms plus the kernel's own work, carrying
 on after a failure and naming the input line that failed, so each verb
-still gets its own result. :func:`observe_netlink` keeps the pure-pyroute2
-reader; a functional test checks that both readers give the same snapshot.
+still gets its own result. (A pyroute2 reader of the same snapshot lives in
+the functional tests, which check that both readers agree.)
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyroute2 import IPRoute
-
 __all__ = [
     "FdbEntry",
     "IpBatch",
@@ -39,11 +37,9 @@ __all__ = [
     "LinuxObserved",
     "VxlanInfo",
     "observe_linux",
-    "observe_netlink",
     "read_links",
 ]
 
-_IFF_UP = 0x1
 _FLOOD_MAC = "00:00:00:00:00:00"
 _TIMEOUT = 60
 
@@ -85,47 +81,6 @@ class LinuxObserved:
 
     def slaves_of(self, bridge: str) -> list[LinkState]:
         return [link for link in self.links.values() if link.master == bridge]
-
-
-def _link_state(msg: Any, names: Mapping[int, str]) -> LinkState:
-    kind = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_KIND")
-    vx = None
-    if kind == "vxlan":
-        data = msg.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA")
-        vx = VxlanInfo(
-            vni=int(data.get("IFLA_VXLAN_ID")),
-            local=data.get("IFLA_VXLAN_LOCAL"),
-            port=int(data.get("IFLA_VXLAN_PORT") or 0),
-            learning=bool(data.get("IFLA_VXLAN_LEARNING")),
-        )
-    master = msg.get("IFLA_MASTER")
-    return LinkState(
-        name=msg.get("IFLA_IFNAME"),
-        index=msg["index"],
-        kind=kind,
-        master=names.get(master) if master else None,
-        up=bool(msg["flags"] & _IFF_UP),
-        mtu=int(msg.get("IFLA_MTU") or 0),
-        address=(msg.get("IFLA_ADDRESS") or "").lower(),
-        vxlan=vx,
-    )
-
-
-def observe_netlink(ipr: IPRoute) -> LinuxObserved:
-    """Snapshot via pyroute2 of the namespace ``ipr`` is bound to (slow; see module doc)."""
-    msgs = list(ipr.get_links())
-    names = {m["index"]: m.get("IFLA_IFNAME") for m in msgs}
-    links = {s.name: s for s in (_link_state(m, names) for m in msgs)}
-    vxlan_idx = {s.index: s.name for s in links.values() if s.kind == "vxlan"}
-    fdb: dict[str, set[FdbEntry]] = {name: set() for name in vxlan_idx.values()}
-    if vxlan_idx:
-        for n in ipr.fdb("dump"):
-            dev = vxlan_idx.get(n["ifindex"])
-            dst = n.get("NDA_DST")
-            if dev is None or dst is None:
-                continue
-            fdb[dev].add(FdbEntry(mac=str(n.get("NDA_LLADDR")).lower(), dst=dst))
-    return LinuxObserved(links=links, fdb={k: frozenset(v) for k, v in fdb.items()})
 
 
 def iproute2_json(tool: str, netns: str | None, args: Sequence[str]) -> Any:

@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_SCHEMA",
     "OvsError",
     "OvsInstance",
+    "VsctlError",
     "appctl",
     "decode_ovsdb",
     "dump_flow_cookies",
@@ -48,6 +49,7 @@ __all__ = [
     "list_tables",
     "ofctl",
     "ofctl_bundle",
+    "run_vsctl",
     "vsctl",
 ]
 
@@ -98,6 +100,37 @@ def vsctl(db_socket: str, *args: str, timeout: int = _VSCTL_TIMEOUT) -> str:
     """
     return _run(["ovs-vsctl", f"--db={db_socket}", f"--timeout={timeout}", *args],
                 timeout=timeout + 5)
+
+
+class VsctlError(RuntimeError):
+    """``ovs-vsctl`` is missing, timed out or refused; the message says which, for an operator.
+
+    ``returncode`` is set when it ran and refused (None: it did not run to the end).
+    """
+
+    def __init__(self, message: str, returncode: int | None = None) -> None:
+        self.returncode = returncode
+        super().__init__(message)
+
+
+def run_vsctl(*args: str, db: str | None = None, binary: str = "ovs-vsctl",
+              timeout: int = _VSCTL_TIMEOUT) -> str:
+    """Run ``ovs-vsctl`` (against ``db``, else its default socket); returns stdout.
+
+    Unlike :func:`vsctl` the socket is optional and every failure is a
+    :class:`VsctlError` worded for someone plugging a VM by hand.
+    """
+    argv = [binary, *([f"--db={db}"] if db else []), f"--timeout={timeout}", *args]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 5, check=False)
+    except FileNotFoundError as exc:
+        raise VsctlError(f"{binary} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise VsctlError(f"{' '.join(argv)} timed out; is ovsdb-server (and ovs-vswitchd) running "
+                         f"at {db or 'the default socket'}?") from exc
+    if proc.returncode != 0:
+        raise VsctlError(f"{' '.join(argv)} failed: {(proc.stderr or proc.stdout).strip()}", proc.returncode)
+    return proc.stdout
 
 
 def ofctl(*args: str) -> str:

@@ -1,7 +1,9 @@
-"""The real executor: netlink (pyroute2) for devices, ``ovs-vsctl`` for Open vSwitch.
+"""The real executor: plans applied through :mod:`netplex.linux` (netlink for devices, ``ovs-vsctl``).
 
-This module is the VIF library's only privileged code (it needs
-``CAP_NET_ADMIN`` and access to the OVSDB socket); everything else in
+This module turns the VIF library's operations into the privileged verbs of
+:mod:`netplex.linux.netlink` and :func:`netplex.linux.ovs.run_vsctl` (which
+need ``CAP_NET_ADMIN`` and access to the OVSDB socket) and their failures
+into :class:`~netplex.vif.errors.ExecutionError`; everything else in
 :mod:`netplex.vif` is pure. It implements the
 :class:`~netplex.vif.ops.Executor` protocol and the idempotency rules stated
 in :mod:`netplex.vif.ops`.
@@ -14,21 +16,15 @@ one silently would hide a typo and plug a VM into nowhere.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
 import logging
-import os
-import subprocess
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-from pyroute2.netns import NETNS_RUN_DIR
+from typing import TYPE_CHECKING, Any
 
 from netplex.vif.errors import ExecutionError, NamespaceNotFound
 from netplex.vif.ops import (
+    IFNAMSIZ,
     AddAddress,
     DeleteLink,
     EnsureBridge,
@@ -44,20 +40,26 @@ from netplex.vif.ops import (
     SetLink,
 )
 
-__all__ = ["LinuxExecutor"]
+if TYPE_CHECKING:
+    from netplex.linux.netlink import NetlinkFailure, NetlinkSession
+
+# netplex.linux (and pyroute2 with it) is imported on first use, not here: code that
+# only plans or talks to the server imports the VIF library without it
+# (tests/unit/vif/test_package.py holds the library to that).
+
+__all__ = ["IFNAMSIZ", "LinuxExecutor"]
 
 LOG = logging.getLogger(__name__)
-
-IFNAMSIZ = 15  # usable characters of a Linux interface name
-
-
-def _netns_exists(name: str) -> bool:
-    return os.path.exists(os.path.join(NETNS_RUN_DIR, name))
 
 
 def _ovs_quote(value: str) -> str:
     """An OVSDB string atom: double-quoted, with backslash and quote escaped."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _failed(what: object, ns: str | None, exc: NetlinkFailure, op: Op | None) -> ExecutionError:
+    hint = " (needs root or CAP_NET_ADMIN)" if exc.permission else ""
+    return ExecutionError(f"{what} (netns {ns or '(current)'}) failed: {exc}{hint}", op=op)
 
 
 class LinuxExecutor:
@@ -93,53 +95,38 @@ class LinuxExecutor:
 
     def apply(self, ops: Sequence[Op], *, netns: str | None = None) -> None:
         """Apply ``ops`` in order in ``netns`` (default: the host namespace)."""
+        from netplex.linux.netlink import NetlinkFailure
+
         ns = netns if netns is not None else self.netns
         needs_netlink = any(not isinstance(op, OvsAddPort | OvsDelPort) for op in ops)
         if not needs_netlink:
             for op in ops:
                 self._apply_ovs(op)
             return
-        with self._iproute(ns, ops[0] if ops else None) as ipr:
+        with self._netlink(ns, ops[0] if ops else None) as nl:
             for op in ops:
                 LOG.debug("netns %s: %s", ns or "(current)", op)
                 if isinstance(op, OvsAddPort | OvsDelPort):
                     self._apply_ovs(op)
                 else:
                     try:
-                        self._apply_link(ipr, op, ns)
-                    except NetlinkError as exc:
-                        hint = " (needs root or CAP_NET_ADMIN)" if exc.code == errno.EPERM else ""
-                        raise ExecutionError(
-                            f"{op} (netns {ns or '(current)'}) failed: "
-                            f"{os.strerror(exc.code)} (errno {exc.code}){hint}",
-                            op=op,
-                        ) from exc
+                        self._apply_link(nl, op, ns)
+                    except NetlinkFailure as exc:
+                        raise _failed(op, ns, exc, op) from exc
 
     def link(self, name: str, *, netns: str | None = None) -> LinkState | None:
+        from netplex.linux.netlink import NetlinkFailure
+
         ns = netns if netns is not None else self.netns
-        with self._iproute(ns, None) as ipr:
-            idx = self._index(ipr, name)
-            if idx is None:
-                return None
-            msg = ipr.link("get", index=idx)[0]
-            master_idx = msg.get("IFLA_MASTER")
-            master = None
-            if master_idx:
-                master = ipr.link("get", index=master_idx)[0].get("IFLA_IFNAME")
-            addrs = []
-            for a in ipr.addr("dump", index=idx):
-                addr = a.get("IFA_ADDRESS")
-                if addr and not ipaddress.ip_address(addr).is_link_local:
-                    addrs.append(f"{addr}/{a['prefixlen']}")
-            return LinkState(
-                name=name,
-                kind=msg.get(("linkinfo", "kind")),
-                up=bool(msg["flags"] & 1),
-                mtu=msg.get("IFLA_MTU"),
-                master=master,
-                address=msg.get("IFLA_ADDRESS"),
-                addresses=tuple(sorted(addrs)),
-            )
+        with self._netlink(ns, None) as nl:
+            try:
+                info = nl.link(name)
+            except NetlinkFailure as exc:
+                raise _failed(f"reading {name}", ns, exc, None) from exc
+        if info is None:
+            return None
+        return LinkState(name=info.name, kind=info.kind, up=info.up, mtu=info.mtu, master=info.master,
+                         address=info.address, addresses=info.addresses)
 
     def ovs_interface(self, name: str, *, db: str | None = None) -> OvsInterfaceState | None:
         out = self._vsctl(
@@ -159,72 +146,57 @@ class LinuxExecutor:
         return OvsInterfaceState(name=name, bridge=bridge, external_ids=ids, tag=tag)
 
     def default_gateways(self, *, netns: str | None = None) -> tuple[str, ...]:
+        from netplex.linux.netlink import NetlinkFailure
+
         ns = netns if netns is not None else self.netns
-        out: list[str] = []
-        with self._iproute(ns, None) as ipr:
-            for family in (2, 10):
-                for r in ipr.route("dump", family=family):
-                    if r["dst_len"] == 0 and r.get("RTA_GATEWAY") and r["table"] == 254:
-                        out.append(r.get("RTA_GATEWAY"))
-        return tuple(out)
+        with self._netlink(ns, None) as nl:
+            try:
+                return nl.default_gateways()
+            except NetlinkFailure as exc:
+                raise _failed("reading the default routes", ns, exc, None) from exc
 
     # --- netlink ----------------------------------------------------------------
 
     @contextmanager
-    def _iproute(self, netns: str | None, op: Op | None) -> Iterator[IPRoute]:
-        if netns is not None and not _netns_exists(netns):
-            raise NamespaceNotFound(netns, op=op)
+    def _netlink(self, netns: str | None, op: Op | None) -> Iterator[NetlinkSession]:
+        from netplex.linux.netlink import NamespaceMissing, NetlinkUnavailable, session
+
         try:
-            ipr = IPRoute(netns=netns, flags=0) if netns else IPRoute()
-        except FileNotFoundError as exc:  # removed between the check and the open
-            raise NamespaceNotFound(str(netns), op=op) from exc
-        except OSError as exc:
+            with session(netns) as nl:
+                yield nl
+        except NamespaceMissing as exc:
+            raise NamespaceNotFound(exc.netns, op=op) from exc
+        except NetlinkUnavailable as exc:
             raise ExecutionError(
                 f"cannot open netlink in netns {netns or '(current)'}: {exc} "
                 "(plugging needs root or CAP_NET_ADMIN)",
                 op=op,
             ) from exc
-        try:
-            yield ipr
-        finally:
-            ipr.close()
 
     @staticmethod
-    def _index(ipr: IPRoute, name: str) -> int | None:
-        found = ipr.link_lookup(ifname=name)
-        return int(found[0]) if found else None
-
-    def _kind(self, ipr: IPRoute, idx: int) -> str | None:
-        kind = ipr.link("get", index=idx)[0].get(("linkinfo", "kind"))
-        return str(kind) if kind else None
-
-    def _require(self, ipr: IPRoute, name: str, op: Op, ns: str | None) -> int:
-        idx = self._index(ipr, name)
+    def _require(nl: NetlinkSession, name: str, op: Op, ns: str | None) -> int:
+        idx = nl.index(name)
         if idx is None:
             raise ExecutionError(
                 f"{op}: device {name} does not exist in netns {ns or '(current)'}", op=op
             )
         return idx
 
+    @staticmethod
     def _ensure_kind(
-        self, ipr: IPRoute, name: str, kind: str, create: dict[str, Any], op: Op
+        nl: NetlinkSession, name: str, kind: str, create: dict[str, Any], op: Op
     ) -> tuple[int, bool]:
         """Index of device ``name`` of ``kind``, creating it; (index, created)."""
         if len(name) > IFNAMSIZ:
             raise ExecutionError(f"{op}: device name {name!r} is longer than {IFNAMSIZ}", op=op)
-        idx = self._index(ipr, name)
+        idx = nl.index(name)
         created = False
         if idx is None:
-            try:
-                ipr.link("add", ifname=name, **create)
-                created = True
-            except NetlinkError as exc:
-                if exc.code != errno.EEXIST:
-                    raise
-            idx = self._index(ipr, name)
+            created = nl.add(name, **create)
+            idx = nl.index(name)
             if idx is None:
                 raise ExecutionError(f"{op}: {name} vanished right after creation", op=op)
-        actual = self._kind(ipr, idx)
+        actual = nl.kind(idx)
         if actual != kind:
             raise ExecutionError(
                 f"{op}: device {name} exists but is a {actual or 'plain'} device, not {kind}; "
@@ -233,114 +205,93 @@ class LinuxExecutor:
             )
         return idx, created
 
-    def _apply_link(self, ipr: IPRoute, op: Op, ns: str | None) -> None:
+    def _apply_link(self, nl: NetlinkSession, op: Op, ns: str | None) -> None:
         match op:
             case EnsureBridge(name=name):
-                idx, _ = self._ensure_kind(ipr, name, "bridge", {"kind": "bridge"}, op)
-                ipr.link("set", index=idx, state="up")
+                idx, _ = self._ensure_kind(nl, name, "bridge", {"kind": "bridge"}, op)
+                nl.set(idx, state="up")
             case EnsureVeth(name=name, peer=peer, mtu=mtu, peer_address=peer_address):
                 if len(peer) > IFNAMSIZ:
                     raise ExecutionError(f"{op}: peer name {peer!r} is too long", op=op)
                 idx, created = self._ensure_kind(
-                    ipr, name, "veth", {"kind": "veth", "peer": {"ifname": peer}}, op
+                    nl, name, "veth", {"kind": "veth", "peer": {"ifname": peer}}, op
                 )
                 if created:
-                    peer_idx = self._require(ipr, peer, op, ns)
+                    peer_idx = self._require(nl, peer, op, ns)
                     attrs: dict[str, Any] = {}
                     if mtu:
                         attrs["mtu"] = mtu
-                        ipr.link("set", index=idx, mtu=mtu)
+                        nl.set(idx, mtu=mtu)
                     if peer_address:
                         attrs["address"] = peer_address
                     if attrs:
-                        ipr.link("set", index=peer_idx, **attrs)
+                        nl.set(peer_idx, **attrs)
             case EnsureTap(name=name, mtu=mtu):
-                idx, _ = self._ensure_kind(ipr, name, "tun", {"kind": "tuntap", "mode": "tap"}, op)
+                idx, _ = self._ensure_kind(nl, name, "tun", {"kind": "tuntap", "mode": "tap"}, op)
                 if mtu:
-                    ipr.link("set", index=idx, mtu=mtu)
+                    nl.set(idx, mtu=mtu)
             case SetLink(name=name, up=up, mtu=mtu, master=master, address=address):
-                idx = self._require(ipr, name, op, ns)
+                idx = self._require(nl, name, op, ns)
                 attrs = {}
                 if master is not None:
-                    attrs["master"] = self._require(ipr, master, op, ns)
+                    attrs["master"] = self._require(nl, master, op, ns)
                 if mtu:
                     attrs["mtu"] = mtu
                 if address:
                     attrs["address"] = address
                 if attrs:
-                    ipr.link("set", index=idx, **attrs)
+                    nl.set(idx, **attrs)
                 if up is not None:
-                    ipr.link("set", index=idx, state="up" if up else "down")
+                    nl.set(idx, state="up" if up else "down")
             case DeleteLink(name=name):
-                victim = self._index(ipr, name)
-                if victim is None:
-                    return
-                try:
-                    ipr.link("del", index=victim)
-                except NetlinkError as exc:
-                    if exc.code != errno.ENODEV:  # gone meanwhile (e.g. its veth peer went)
-                        raise
+                victim = nl.index(name)
+                if victim is not None:
+                    nl.delete(victim)
             case MoveLink(name=name, netns=target, new_name=new_name):
-                if not _netns_exists(target):
-                    raise NamespaceNotFound(target, op=op)
-                moving = self._index(ipr, name)
-                if moving is None:
-                    if self.link(new_name, netns=target) is not None:
-                        return  # moved by an earlier run
-                    raise ExecutionError(
-                        f"{op}: neither {name} here nor {new_name} in netns {target} exists",
-                        op=op,
-                    )
-                try:
-                    ipr.link("set", index=moving, net_ns_fd=target, ifname=new_name)
-                except NetlinkError as exc:
-                    if exc.code == errno.EEXIST:
-                        raise ExecutionError(
-                            f"{op}: netns {target} already has a device named {new_name}; "
-                            "detach the port using it or choose another interface name",
-                            op=op,
-                        ) from exc
-                    raise
+                self._move(nl, op, name, target, new_name)
             case AddAddress(name=name, address=address, prefixlen=prefixlen):
-                idx = self._require(ipr, name, op, ns)
-                try:
-                    ipr.addr("add", index=idx, address=address, prefixlen=prefixlen)
-                except NetlinkError as exc:
-                    if exc.code != errno.EEXIST:
-                        raise
+                nl.add_address(self._require(nl, name, op, ns), address, prefixlen)
             case SetDefaultRoute(gateway=gateway, dev=dev):
-                idx = self._require(ipr, dev, op, ns)
-                dst = "0.0.0.0/0" if ipaddress.ip_address(gateway).version == 4 else "::/0"
-                ipr.route("replace", dst=dst, gateway=gateway, oif=idx)
+                nl.replace_default_route(gateway, self._require(nl, dev, op, ns))
             case _:
                 raise ExecutionError(f"unknown operation {op!r}", op=op)
+
+    def _move(self, nl: NetlinkSession, op: Op, name: str, target: str, new_name: str) -> None:
+        from netplex.linux.netlink import NetlinkFailure, netns_exists
+
+        if not netns_exists(target):
+            raise NamespaceNotFound(target, op=op)
+        moving = nl.index(name)
+        if moving is None:
+            if self.link(new_name, netns=target) is not None:
+                return  # moved by an earlier run
+            raise ExecutionError(
+                f"{op}: neither {name} here nor {new_name} in netns {target} exists",
+                op=op,
+            )
+        try:
+            nl.move(moving, target, new_name)
+        except NetlinkFailure as exc:
+            if exc.code == errno.EEXIST:
+                raise ExecutionError(
+                    f"{op}: netns {target} already has a device named {new_name}; "
+                    "detach the port using it or choose another interface name",
+                    op=op,
+                ) from exc
+            raise
 
     # --- Open vSwitch -------------------------------------------------------------
 
     def _vsctl(self, db: str | None, *args: str, op: Op | None = None) -> str:
-        argv = [self.vsctl_bin]
+        from netplex.linux.ovs import VsctlError, run_vsctl
+
         socket = self.ovs_db or db
-        if socket:
-            argv.append(f"--db={socket}")
-        argv += [f"--timeout={self.ovs_timeout}", *args]
-        LOG.debug("running %s", " ".join(argv))
+        LOG.debug("running %s %s", self.vsctl_bin, " ".join(args))
         try:
-            proc = subprocess.run(
-                argv, capture_output=True, text=True, timeout=self.ovs_timeout + 5, check=False
-            )
-        except FileNotFoundError as exc:
-            raise ExecutionError(f"{self.vsctl_bin} is not installed", op=op) from exc
-        except subprocess.TimeoutExpired as exc:
-            raise ExecutionError(
-                f"{' '.join(argv)} timed out; is ovsdb-server (and ovs-vswitchd) running "
-                f"at {socket or 'the default socket'}?",
-                op=op,
-            ) from exc
-        if proc.returncode != 0:
-            msg = (proc.stderr or proc.stdout).strip()
-            where = f" (op: {op})" if op is not None else ""
-            raise ExecutionError(f"{' '.join(argv)} failed: {msg}{where}", op=op)
-        return proc.stdout
+            return run_vsctl(*args, db=socket, binary=self.vsctl_bin, timeout=self.ovs_timeout)
+        except VsctlError as exc:
+            where = f" (op: {op})" if op is not None and exc.returncode is not None else ""
+            raise ExecutionError(f"{exc}{where}", op=op) from exc
 
     def _apply_ovs(self, op: Op) -> None:
         match op:

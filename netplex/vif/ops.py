@@ -30,6 +30,7 @@ __all__ = [
     "EnsureTap",
     "EnsureVeth",
     "Executor",
+    "IFNAMSIZ",
     "LinkState",
     "MoveLink",
     "Op",
@@ -40,6 +41,10 @@ __all__ = [
     "SetLink",
     "describe",
 ]
+
+
+#: Usable characters of a Linux interface name: executors refuse longer ones.
+IFNAMSIZ = 15
 
 
 @dataclass(frozen=True)

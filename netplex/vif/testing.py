@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from netplex.vif.errors import ExecutionError, NamespaceNotFound
 from netplex.vif.ops import (
+    IFNAMSIZ,
     AddAddress,
     DeleteLink,
     EnsureBridge,
@@ -40,7 +41,6 @@ from netplex.vif.ops import (
 
 __all__ = ["FakeExecutor", "FakeLink"]
 
-IFNAMSIZ = 15
 _ROOT = ""
 
 

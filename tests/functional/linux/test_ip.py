@@ -11,7 +11,9 @@ import pytest
 from netplex.agent.linuxbridge import BRIDGE_MAX_PORTS, LinuxBridgeBackend, LinuxBridgeConfig
 from netplex.agent.model import HostDesired, NetworkSpec, PortSpec
 from netplex.linux import netns
-from netplex.linux.ip import FdbEntry, IpBatch, VxlanInfo, observe_linux, observe_netlink, read_links
+from netplex.linux.ip import FdbEntry, IpBatch, VxlanInfo, observe_linux, read_links
+
+from .netlink_reader import observe_netlink
 
 pytestmark = pytest.mark.functional
 
