@@ -20,12 +20,13 @@ from netplex.api.attributes import VNIC_TYPES, HTTPBadRequest
 from netplex.api.http import JSON, context_from, json_body
 from netplex.core import agent_rpc
 from netplex.core.context import Context
-from netplex.errors import PolicyNotAuthorized
 
 
-def _require_admin(ctx: Context, action: str) -> None:
-    if not ctx.is_admin:
-        raise PolicyNotAuthorized(action=action)
+def _authorize(request: Request, action: str) -> Context:
+    """The caller, once ``action`` (a rule of :mod:`netplex.api.policy_defaults`) allows it."""
+    ctx = context_from(request)
+    request.app.state.policy.for_caller(ctx).enforce(action)
+    return ctx
 
 
 def _member(body: Any, key: str) -> dict[str, Any]:
@@ -43,23 +44,20 @@ def _str_list(body: dict[str, Any], key: str) -> list[str]:
 
 def agent_routes() -> list[Route]:
     async def report(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "report_agent_state")
+        _authorize(request, "report_agent_state")
         state = _member(await json_body(request), "agent")
         agent = await run_in_threadpool(request.app.state.core_agents.report, state)
         return JSON({"agent": agent})
 
     async def host_state(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "get_host_state")
+        _authorize(request, "get_host_state")
         host = request.query_params.get("host")
         if not host:
             raise HTTPBadRequest("'host' query parameter is required")
         return JSON(await run_in_threadpool(agent_rpc.host_state, request.app.state.core, host))
 
     async def device_status(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "update_device_status")
+        _authorize(request, "update_device_status")
         body = await json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("host"), str) or not body["host"]:
             raise HTTPBadRequest("'host' is required")
@@ -68,8 +66,7 @@ def agent_routes() -> list[Route]:
         return JSON({"updated": updated})
 
     async def explain(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "explain_binding")
+        _authorize(request, "explain_binding")
         core = request.app.state.core
         pid = request.path_params["id"]
 
@@ -89,8 +86,7 @@ def agent_routes() -> list[Route]:
 
 def binding_routes() -> list[Route]:
     async def collection(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "port_bindings")
+        _authorize(request, "get_port_binding" if request.method == "GET" else "create_port_binding")
         core = request.app.state.core
         pid = request.path_params["id"]
         if request.method == "GET":
@@ -114,8 +110,7 @@ def binding_routes() -> list[Route]:
         return JSON({"binding": binding}, status_code=201)
 
     async def member(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "port_bindings")
+        _authorize(request, "get_port_binding" if request.method == "GET" else "delete_port_binding")
         core = request.app.state.core
         pid, host = request.path_params["id"], request.path_params["host"]
         if request.method == "GET":
@@ -129,8 +124,7 @@ def binding_routes() -> list[Route]:
         return Response(status_code=204)
 
     async def activate(request: Request) -> Response:
-        ctx = context_from(request)
-        _require_admin(ctx, "activate_port_binding")
+        _authorize(request, "activate")
         core = request.app.state.core
         pid, host = request.path_params["id"], request.path_params["host"]
         binding = await run_in_threadpool(core.bindings.activate_binding, pid, host)

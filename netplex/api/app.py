@@ -16,6 +16,7 @@ from netplex.api import attributes as A
 from netplex.api.agent_routes import agent_routes, binding_routes
 from netplex.api.collections import Collection, routes
 from netplex.api.http import JSON, error_response, plain_error
+from netplex.api.policy import Policy, load_policy
 from netplex.api.versions import version_routes
 from netplex.config import Config
 from netplex.core.plugin import Core
@@ -84,7 +85,9 @@ def build_app(
     collections: Sequence[Collection] = COLLECTIONS,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    policy: Policy | None = None,
 ) -> Starlette:
+    """The app; ``policy`` defaults to the one ``cfg`` names (raises PolicyError if it is unusable)."""
     all_routes: list[BaseRoute] = [*version_routes(collections)]
     for coll in collections:
         all_routes.extend(routes(coll))
@@ -103,6 +106,7 @@ def build_app(
     app.state.core = core
     app.state.core_agents = core.agents_api
     app.state.cfg = cfg
+    app.state.policy = policy if policy is not None else load_policy(cfg)
     return app
 
 

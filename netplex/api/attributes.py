@@ -2,7 +2,8 @@
 
 The v2.0 compatibility spec in one place, in the shape of neutron-lib's
 attribute maps: ``allow_post`` / ``allow_put`` / ``default`` /
-``is_visible`` / ``is_filter`` / ``admin_only``. Converters turn JSON
+``is_visible`` / ``is_filter``. Who may set or see an attribute is policy
+(:mod:`netplex.api.policy`), not part of the map. Converters turn JSON
 (and query-string) values into typed values or raise :class:`ValueError`
 with the reason; :func:`validate_body` wraps that into a 400.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netplex.core.mech_api import VNIC_TYPES
-from netplex.errors import BadRequest, NetplexError, PolicyNotAuthorized
+from netplex.errors import BadRequest, NetplexError
 
 
 class HTTPBadRequest(BadRequest):
@@ -44,7 +45,6 @@ class Attr:
     filter_convert: Converter | None = None
     is_visible: bool = True
     is_filter: bool = True
-    admin_only: bool = False
 
 
 # -- converters ---------------------------------------------------------------
@@ -179,28 +179,24 @@ NETWORK: dict[str, Attr] = {
         allow_post=True,
         default=None,
         convert=string(32, nullable=True),
-        admin_only=True,
         filter_convert=str,
     ),
     "provider:physical_network": Attr(
         allow_post=True,
         default=None,
         convert=string(64, nullable=True),
-        admin_only=True,
         filter_convert=str,
     ),
     "provider:segmentation_id": Attr(
         allow_post=True,
         default=None,
         convert=lambda v: None if v is None else to_int(v),
-        admin_only=True,
         filter_convert=to_int,
     ),
     "segments": Attr(
         allow_post=True,
         default=None,
         convert=lambda v: None if v is None else list_of(dict_or_none)(v),
-        admin_only=True,
         is_filter=False,
     ),
 }
@@ -246,18 +242,14 @@ PORT: dict[str, Attr] = {
     "device_owner": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
     "status": Attr(filter_convert=str),
     "allowed_address_pairs": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
-    "binding:host_id": Attr(
-        allow_post=True, allow_put=True, default=None, convert=string(255), admin_only=True, filter_convert=str
-    ),
+    "binding:host_id": Attr(allow_post=True, allow_put=True, default=None, convert=string(255), filter_convert=str),
     "binding:vnic_type": Attr(
         allow_post=True, allow_put=True, default="normal", convert=one_of(*VNIC_TYPES), filter_convert=str
     ),
-    "binding:profile": Attr(
-        allow_post=True, allow_put=True, default=None, convert=dict_or_none, admin_only=True, is_filter=False
-    ),
-    "binding:vif_type": Attr(admin_only=True, filter_convert=str),
-    "binding:vif_details": Attr(admin_only=True, is_filter=False),
-    "binding:diagnostics": Attr(admin_only=True, is_filter=False),
+    "binding:profile": Attr(allow_post=True, allow_put=True, default=None, convert=dict_or_none, is_filter=False),
+    "binding:vif_type": Attr(filter_convert=str),
+    "binding:vif_details": Attr(is_filter=False),
+    "binding:diagnostics": Attr(is_filter=False),
 }
 
 SEGMENT: dict[str, Attr] = {
@@ -306,7 +298,6 @@ def validate_body(
     *,
     resource: str,
     for_create: bool,
-    is_admin: bool,
 ) -> dict[str, Any]:
     """Check one resource body: unknown keys, read-only keys, types; fill defaults on create.
 
@@ -325,9 +316,6 @@ def validate_body(
             raise HTTPBadRequest(f"Attribute '{key}' not allowed in POST")
         if not for_create and not spec.allow_put:
             raise HTTPBadRequest(f"Cannot update read-only attribute {key}")
-        if spec.admin_only and not is_admin:
-            verb = "create" if for_create else "update"
-            raise PolicyNotAuthorized(action=f"{verb}_{resource}:{key}")
         try:
             out[key] = spec.convert(value) if spec.convert else value
         except ValueError as exc:
@@ -341,21 +329,6 @@ def validate_body(
                     continue  # absent means "pick the default", null means "none"
                 raise HTTPBadRequest(f"Failed to parse request. Required attribute '{key}' not specified")
     return out
-
-
-def view(
-    item: dict[str, Any],
-    attrs: Mapping[str, Attr],
-    *,
-    is_admin: bool,
-    fields: list[str] | None,
-) -> dict[str, Any]:
-    """What the caller may see of ``item``: admin-only keys hidden, ``fields`` honoured."""
-    if is_admin:
-        out = item if fields is None else {k: item[k] for k in fields if k in item}
-        return out
-    keys = fields if fields is not None else item.keys()
-    return {k: item[k] for k in keys if k in item and not (k in attrs and attrs[k].admin_only)}
 
 
 def convert_filter(attrs: Mapping[str, Attr], key: str, raw: str) -> Any:
@@ -379,5 +352,4 @@ __all__ = [
     "SUBNET",
     "convert_filter",
     "validate_body",
-    "view",
 ]

@@ -2,14 +2,20 @@
 
 ``/v2.0/{collection}`` (list, create incl. bulk) and
 ``/v2.0/{collection}/{id}`` (show, update, delete), plus the ``/tags``
-sub-resource. Handlers only parse, call the service and shape the answer;
-the service does the work in a worker thread (the core is synchronous).
+sub-resource. Handlers only parse, authorize, call the service and shape the
+answer; the service does the work in a worker thread (the core is synchronous).
+
+Authorization happens here, for every collection alike (see
+:mod:`netplex.api.policy`): the action and each attribute a body sets are
+checked before the service is called (a 403 writes nothing, a bulk create is
+checked item by item first), and every returned resource loses the attributes
+the caller may not read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,14 +25,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from netplex.api.attributes import (
+    REQUIRED,
     Attr,
     HTTPBadRequest,
     convert_filter,
     validate_body,
-    view,
 )
 from netplex.api.http import JSON, context_from, if_match_revision, json_body
+from netplex.api.policy import CallerPolicy, LazyTarget
+from netplex.core.context import Context
 from netplex.core.listing import ListQuery
+from netplex.errors import (
+    AgentNotFound,
+    NetworkNotFound,
+    NotFound,
+    PortNotFound,
+    ResourceNotFound,
+    SegmentNotFound,
+    SubnetNotFound,
+)
 
 PAGING_KEYS = {"fields", "sort_key", "sort_dir", "limit", "marker", "page_reverse"}
 
@@ -42,9 +59,40 @@ class Collection:
     allow_update: bool = True
     allow_delete: bool = True
     has_tags: bool = False
+    #: Attribute defaults on create: a body value equal to its default is not
+    #: "set" for policy (Neutron's rule: ``shared: false`` needs no admin).
+    defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        defaults = {k: a.default for k, a in self.attrs.items() if a.allow_post and a.default is not REQUIRED}
+        object.__setattr__(self, "defaults", defaults)
 
 
-def parse_list_query(request: Request, coll: Collection, is_admin: bool) -> ListQuery:
+_NOT_FOUND: dict[str, Callable[[str], NotFound]] = {
+    "network": lambda rid: NetworkNotFound(net_id=rid),
+    "subnet": lambda rid: SubnetNotFound(subnet_id=rid),
+    "port": lambda rid: PortNotFound(port_id=rid),
+    "segment": lambda rid: SegmentNotFound(segment_id=rid),
+    "agent": lambda rid: AgentNotFound(id=rid),
+}
+
+
+class _Networks:
+    """Network lookups for rules on ports and subnets (``%(network:tenant_id)s``), cached per request."""
+
+    def __init__(self, core: Any, ctx: Context) -> None:
+        self.core = core
+        self.ctx = ctx
+        self.seen: dict[str, Mapping[str, Any] | None] = {}
+
+    def __call__(self, network_id: str) -> Mapping[str, Any] | None:
+        if network_id not in self.seen:
+            # Raises NetworkNotFound for a network the caller cannot see, as the core would.
+            self.seen[network_id] = self.core.networks.get(self.ctx, network_id)
+        return self.seen[network_id]
+
+
+def parse_list_query(request: Request, coll: Collection, hidden: frozenset[str] = frozenset()) -> ListQuery:
     params = request.query_params
     q = ListQuery()
     fields: list[str] = []
@@ -79,7 +127,8 @@ def parse_list_query(request: Request, coll: Collection, is_admin: bool) -> List
             q.filters[key] = params.getlist(key)
             continue
         spec = coll.attrs.get(key)
-        if spec is None or not spec.is_filter or (spec.admin_only and not is_admin):
+        # Filtering on what the caller may not read would reveal it.
+        if spec is None or not spec.is_filter or key in hidden:
             bad.append(key)
             continue
         values = [convert_filter(coll.attrs, key, v) for v in params.getlist(key)]
@@ -109,19 +158,51 @@ def _links(request: Request, coll: Collection, q: ListQuery, items: list[dict[st
 
 
 def routes(coll: Collection) -> list[Route]:
+    member_name = coll.member
+    get_rule = f"get_{member_name}"
+
     def service(request: Request) -> Any:
         return getattr(request.app.state.core, coll.service_name)
 
-    async def list_or_create(request: Request) -> Response:
+    def caller(request: Request) -> tuple[Context, CallerPolicy]:
         ctx = context_from(request)
+        return ctx, request.app.state.policy.for_caller(ctx)
+
+    def row_check(request: Request, ctx: Context, pol: CallerPolicy) -> Callable[[Mapping[str, Any]], bool] | None:
+        """A per-row ``get_<resource>`` check, only when the operator changed that rule.
+
+        The default rule is what the core's visibility filter already applies
+        in SQL; a caller-only rule was decided once (403) before the query.
+        """
+        if get_rule not in pol.policy.overridden or pol.caller_only(get_rule):
+            return None
+        networks = _Networks(request.app.state.core, Context.admin())
+        return lambda item: pol.allowed(get_rule, LazyTarget(item, network=networks))
+
+    def shape(
+        request: Request, pol: CallerPolicy, items: list[dict[str, Any]], fields: list[str] | None
+    ) -> list[dict[str, Any]]:
+        networks = _Networks(request.app.state.core, Context.admin()) if pol.row_rules(member_name) else None
+        return [pol.view(member_name, i, fields, networks) for i in items]
+
+    async def list_or_create(request: Request) -> Response:
+        ctx, pol = caller(request)
         if request.method == "GET":
-            q = parse_list_query(request, coll, ctx.is_admin)
-            items = await run_in_threadpool(service(request).find, ctx, q)
-            if q.page_reverse:
-                items = list(reversed(items))
-            payload: dict[str, Any] = {
-                coll.plural: [view(i, coll.attrs, is_admin=ctx.is_admin, fields=q.fields) for i in items]
-            }
+            if pol.caller_only(get_rule):
+                pol.enforce(get_rule)
+            q = parse_list_query(request, coll, pol.hidden(member_name))
+            visible = row_check(request, ctx, pol)
+
+            def find() -> list[dict[str, Any]]:
+                found = service(request).find(ctx, q)
+                if visible is not None:
+                    found = [i for i in found if visible(i)]
+                if q.page_reverse:
+                    found = list(reversed(found))
+                return found
+
+            items = await run_in_threadpool(find)
+            payload: dict[str, Any] = {coll.plural: shape(request, pol, items, q.fields)}
             if q.limit or q.marker:
                 payload[f"{coll.plural}_links"] = _links(request, coll, q, items)
             return JSON(payload)
@@ -134,45 +215,79 @@ def routes(coll: Collection) -> list[Route]:
         raw_items = body[coll.plural] if bulk else [body[coll.member]]
         if bulk and (not isinstance(raw_items, list) or not raw_items):
             raise HTTPBadRequest(f"Bulk '{coll.plural}' must be a non-empty list")
-        items = [
-            validate_body(coll.attrs, it, resource=coll.member, for_create=True, is_admin=ctx.is_admin)
-            for it in raw_items
-        ]
+        items = [validate_body(coll.attrs, it, resource=coll.member, for_create=True) for it in raw_items]
+
+        def authorize() -> None:
+            networks = _Networks(request.app.state.core, ctx)
+            for it in items:
+                project = it.get("project_id") or it.get("tenant_id") or ctx.project_id
+                target = LazyTarget({**it, "project_id": project, "tenant_id": project}, network=networks)
+                pol.enforce_body(f"create_{member_name}", it, target, defaults=coll.defaults)
+
+        if ctx.is_admin:
+            authorize()  # the defaults never read the database for an admin
+        else:
+            await run_in_threadpool(authorize)
         svc = service(request)
         create_async = getattr(svc, "create_bulk_async", None)
         if create_async is not None:
             created = await create_async(ctx, items)
         else:
             created = await run_in_threadpool(svc.create_bulk, ctx, items)
-        shown = [view(i, coll.attrs, is_admin=ctx.is_admin, fields=None) for i in created]
+        shown = shape(request, pol, created, None)
         if bulk:
             return JSON({coll.plural: shown}, status_code=201)
         return JSON({coll.member: shown[0]}, status_code=201)
 
     async def member(request: Request) -> Response:
-        ctx = context_from(request)
+        ctx, pol = caller(request)
         rid = request.path_params["id"]
         svc = service(request)
+        networks = _Networks(request.app.state.core, ctx)
+
+        def stored() -> Mapping[str, Any]:
+            return svc.get(ctx, rid)  # type: ignore[no-any-return]
+
         if request.method == "GET":
             fields = [x for f in request.query_params.getlist("fields") for x in f.split(",") if x] or None
-            item = await run_in_threadpool(svc.get, ctx, rid)
-            return JSON({coll.member: view(item, coll.attrs, is_admin=ctx.is_admin, fields=fields)})
+            if pol.caller_only(get_rule):
+                pol.enforce(get_rule)
+            visible = row_check(request, ctx, pol)
+
+            def show() -> dict[str, Any]:
+                item = svc.get(ctx, rid)
+                if visible is not None and not visible(item):
+                    raise _NOT_FOUND.get(member_name, lambda _r: ResourceNotFound())(rid)
+                return item  # type: ignore[no-any-return]
+
+            item = await run_in_threadpool(show)
+            return JSON({coll.member: shape(request, pol, [item], fields)[0]})
         if request.method == "PUT":
             if not coll.allow_update:
                 raise HTTPBadRequest(f"Updating {coll.plural} is not supported")
             body = await json_body(request)
             if not isinstance(body, dict) or set(body) != {coll.member}:
                 raise HTTPBadRequest(f"Unable to find '{coll.member}' in request body")
-            attrs = validate_body(
-                coll.attrs, body[coll.member], resource=coll.member, for_create=False, is_admin=ctx.is_admin
-            )
+            attrs = validate_body(coll.attrs, body[coll.member], resource=coll.member, for_create=False)
             rev = if_match_revision(request)
-            item = await run_in_threadpool(lambda: svc.update(ctx, rid, attrs, if_revision=rev))
-            return JSON({coll.member: view(item, coll.attrs, is_admin=ctx.is_admin, fields=None)})
+
+            def update() -> dict[str, Any]:
+                # Neutron's target: the stored resource with the new values applied.
+                target = LazyTarget(attrs, load=stored, network=networks)
+                pol.enforce_body(f"update_{member_name}", attrs, target)
+                return svc.update(ctx, rid, attrs, if_revision=rev)  # type: ignore[no-any-return]
+
+            item = await run_in_threadpool(update)
+            return JSON({coll.member: shape(request, pol, [item], None)[0]})
         if not coll.allow_delete:
             raise HTTPBadRequest(f"Deleting {coll.plural} is not supported")
         rev = if_match_revision(request)
-        await run_in_threadpool(lambda: svc.delete(ctx, rid, if_revision=rev))
+
+        def delete() -> None:
+            pol.enforce(f"delete_{member_name}", LazyTarget(load=stored, network=networks))
+            svc.delete(ctx, rid, if_revision=rev)
+
+        await run_in_threadpool(delete)
         return Response(status_code=204)
 
     out = [
@@ -187,33 +302,61 @@ def routes(coll: Collection) -> list[Route]:
 
 
 def tag_routes(coll: Collection) -> list[Route]:
-    async def all_tags(request: Request) -> Response:
+    def authorized(request: Request, verb: str) -> tuple[Context, Callable[[], None]]:
+        """The caller, and the check of ``<verb>_<plural>_tags`` against the tagged resource."""
         ctx = context_from(request)
+        pol = request.app.state.policy.for_caller(ctx)
+        svc = getattr(request.app.state.core, coll.service_name)
+        rid = request.path_params["id"]
+
+        def check() -> None:
+            pol.enforce(f"{verb}_{coll.plural}_tags", LazyTarget(load=lambda: svc.get(ctx, rid)))
+
+        return ctx, check
+
+    async def all_tags(request: Request) -> Response:
         tags = request.app.state.core.tags
         rid = request.path_params["id"]
         if request.method == "GET":
+            ctx = context_from(request)
             return JSON({"tags": await run_in_threadpool(tags.get_all, ctx, coll.plural, rid)})
         if request.method == "PUT":
+            ctx, check = authorized(request, "update")
             body = await json_body(request)
             if not isinstance(body, dict) or set(body) != {"tags"}:
                 raise HTTPBadRequest("Unable to find 'tags' in request body")
-            new = await run_in_threadpool(tags.replace, ctx, coll.plural, rid, body["tags"])
-            return JSON({"tags": new})
-        await run_in_threadpool(tags.remove_all, ctx, coll.plural, rid)
+
+            def replace() -> list[str]:
+                check()
+                return tags.replace(ctx, coll.plural, rid, body["tags"])  # type: ignore[no-any-return]
+
+            return JSON({"tags": await run_in_threadpool(replace)})
+        ctx, check = authorized(request, "delete")
+
+        def remove_all() -> None:
+            check()
+            tags.remove_all(ctx, coll.plural, rid)
+
+        await run_in_threadpool(remove_all)
         return Response(status_code=204)
 
     async def one_tag(request: Request) -> Response:
-        ctx = context_from(request)
         tags = request.app.state.core.tags
         rid, tag = request.path_params["id"], request.path_params["tag"]
         if request.method == "GET":
+            ctx = context_from(request)
             await run_in_threadpool(tags.has, ctx, coll.plural, rid, tag)
             return Response(status_code=204)
-        if request.method == "PUT":
-            await run_in_threadpool(tags.add, ctx, coll.plural, rid, tag)
-            return Response(status_code=201)
-        await run_in_threadpool(tags.remove, ctx, coll.plural, rid, tag)
-        return Response(status_code=204)
+        verb = "create" if request.method == "PUT" else "delete"
+        ctx, check = authorized(request, verb)
+        op = tags.add if verb == "create" else tags.remove
+
+        def change() -> None:
+            check()
+            op(ctx, coll.plural, rid, tag)
+
+        await run_in_threadpool(change)
+        return Response(status_code=201 if verb == "create" else 204)
 
     return [
         Route(f"/v2.0/{coll.plural}/{{id}}/tags", all_tags, methods=["GET", "PUT", "DELETE"]),

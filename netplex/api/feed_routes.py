@@ -23,7 +23,6 @@ from starlette.routing import Route
 
 from netplex.api.attributes import HTTPBadRequest
 from netplex.api.http import JSON, context_from
-from netplex.errors import PolicyNotAuthorized
 from netplex.events.feed import Feed, FeedNotifier
 
 
@@ -42,9 +41,7 @@ def _int(request: Request, key: str, default: int, lo: int, hi: int) -> int:
 
 def feed_routes(feed: Feed, notifier: FeedNotifier) -> list[Route]:
     async def changes(request: Request) -> Response:
-        ctx = context_from(request)
-        if not ctx.is_admin:
-            raise PolicyNotAuthorized(action="get_changes")
+        request.app.state.policy.for_caller(context_from(request)).enforce("get_changes")
         after = _int(request, "after", 0, 0, 2**62)
         limit = _int(request, "limit", 1000, 1, 10000)
         timeout = _int(request, "timeout", 25, 0, 60)

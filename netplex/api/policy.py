@@ -211,6 +211,7 @@ class CallerPolicy:
         )
         self._cache: dict[str, bool] = {}
         self._hidden: dict[str, frozenset[str]] = {}
+        self._row_rules: dict[str, tuple[tuple[str, str], ...]] = {}
 
     def _lookup(self, name: str) -> Check | None:
         return self.policy.rule(name)
@@ -277,11 +278,17 @@ class CallerPolicy:
             self._hidden[member] = found
         return found
 
-    def row_rules(self, member: str) -> list[tuple[str, str]]:
+    def row_rules(self, member: str) -> tuple[tuple[str, str], ...]:
         """``get_`` attribute rules that read the target (evaluated per row; none by default)."""
-        return [
-            (attr, rule) for attr, rule in self.policy.attribute_rules(f"get_{member}") if not self.caller_only(rule)
-        ]
+        found = self._row_rules.get(member)
+        if found is None:
+            found = tuple(
+                (attr, rule)
+                for attr, rule in self.policy.attribute_rules(f"get_{member}")
+                if not self.caller_only(rule)
+            )
+            self._row_rules[member] = found
+        return found
 
     def view(
         self,
