@@ -21,7 +21,21 @@ from netplex import config as config_mod
 from netplex.api.app import build_app
 from netplex.api.feed_routes import feed_routes
 from netplex.config import Config
+from netplex.core.admin_resources import AgentResource, SegmentResource
+from netplex.core.agent_rpc import AgentRpc
+from netplex.core.agents import AgentService
+from netplex.core.binding import PortBindingService
+from netplex.core.hooks import ResourceHooks
+from netplex.core.mech_hooks import MechanismHooks
+from netplex.core.mech_manager import MechanismManager
+from netplex.core.networks import NetworkService
 from netplex.core.plugin import Core
+from netplex.core.port_addresses import PortAddresses
+from netplex.core.port_rows import PortTable
+from netplex.core.ports import PortService
+from netplex.core.subnets import SubnetService
+from netplex.core.tags import TagService
+from netplex.core.type_manager import TypeManager
 from netplex.db import migration
 from netplex.db.engine import Database
 from netplex.events.feed import Feed, FeedNotifier
@@ -38,27 +52,74 @@ def load_config_from_env() -> Config:
     return config_mod.load(files, text=os.environ.get(OVERRIDES_ENV) or None)
 
 
+def build_core(
+    cfg: Config,
+    db: Database,
+    *,
+    types: TypeManager | None = None,
+    mech: MechanismManager | None = None,
+    hooks: ResourceHooks | None = None,
+) -> Core:
+    """Every core service, each built with exactly its collaborators.
+
+    ``types``, ``mech`` and ``hooks`` replace the configured ones (tests).
+    """
+    if types is None:
+        types = TypeManager(cfg)
+        types.initialize()
+    if mech is None:
+        mech = MechanismManager.from_config(cfg)
+    mech.initialize()
+    hooks = hooks or MechanismHooks(mech)
+    agents = AgentService.from_config(cfg)
+    port_rows = PortTable()
+    bindings = PortBindingService(db, mech, agents, types, ports=port_rows)
+    addresses = PortAddresses(
+        base_mac=cfg.get("DEFAULT", "base_mac"),
+        max_fixed_ips_per_port=cfg.get("DEFAULT", "max_fixed_ips_per_port"),
+    )
+    ports = PortService(db, types, hooks, bindings, port_rows, addresses)
+    subnets = SubnetService(db, types, hooks, port_rows)
+    networks = NetworkService(db, types, hooks, subnets, ports)
+    return Core(
+        cfg=cfg,
+        db=db,
+        types=types,
+        mech=mech,
+        hooks=hooks,
+        agents=agents,
+        bindings=bindings,
+        ports=ports,
+        subnets=subnets,
+        networks=networks,
+        tags=TagService(db, {"networks": networks, "subnets": subnets, "ports": ports}),
+        segments_api=SegmentResource(db, types, networks),
+        agents_api=AgentResource(db, agents, bindings),
+        agent_rpc=AgentRpc(db, port_rows, networks, agents),
+    )
+
+
 def make_core(cfg: Config, **kwargs: Any) -> Core:
+    """The database (migrated unless the parent process did) and the services on it."""
     url = cfg.database_url
     if os.environ.get(MIGRATED_ENV) != "1":
         migration.upgrade(url)
     db = Database(url, max_retries=cfg.get("database", "max_retries"))
-    return Core(cfg, db, **kwargs)
+    return build_core(cfg, db, **kwargs)
 
 
 class Housekeeping:
     """Periodic jobs, each in a worker thread so requests are never blocked."""
 
-    def __init__(self, core: Core, feed: Feed) -> None:
-        self.core = core
+    def __init__(
+        self, bindings: PortBindingService, feed: Feed, *, agent_down_time: float, feed_retention: int
+    ) -> None:
         self.feed = feed
         self._tasks: list[asyncio.Task[None]] = []
-        down = core.cfg.get("DEFAULT", "agent_down_time")
-        retain = core.cfg.get("DEFAULT", "feed_retention")
         self.jobs: list[tuple[float, Callable[[], object]]] = [
-            (max(1.0, down / 4), core.bindings.mark_ports_down_for_dead_agents),
-            (60.0, core.bindings.release_orphaned_dynamic_segments),
-            (30.0, lambda: feed.compact(retain)),
+            (max(1.0, agent_down_time / 4), bindings.mark_ports_down_for_dead_agents),
+            (60.0, bindings.release_orphaned_dynamic_segments),
+            (30.0, lambda: feed.compact(feed_retention)),
         ]
 
     async def start(self) -> None:
@@ -91,7 +152,12 @@ def create_app(cfg: Config | None = None) -> Starlette:
 def app_for_core(core: Core, cfg: Config, *, housekeeping: bool = True) -> Starlette:
     feed = Feed(core.db)
     notifier = FeedNotifier(core.db)
-    chores = Housekeeping(core, feed)
+    chores = Housekeeping(
+        core.bindings,
+        feed,
+        agent_down_time=core.cfg.get("DEFAULT", "agent_down_time"),
+        feed_retention=core.cfg.get("DEFAULT", "feed_retention"),
+    )
 
     async def startup() -> None:
         await notifier.start()

@@ -9,17 +9,19 @@ collection routes serve them; the work is done by the type manager
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from netplex.core import segments as seg_api
-from netplex.core.common import check_revision
+from netplex.core.agents import AgentService
+from netplex.core.binding import PortBindingService
+from netplex.core.common import bump, check_revision
 from netplex.core.context import Context
 from netplex.core.listing import ListQuery, python_filter
-from netplex.db.engine import Txn
+from netplex.core.networks import NetworkService
+from netplex.core.type_manager import TypeManager
+from netplex.db.engine import Database, Txn
+from netplex.db.models import Network
 from netplex.errors import BadRequest, PolicyNotAuthorized
-
-if TYPE_CHECKING:
-    from netplex.core.plugin import Core
 
 LOG = logging.getLogger(__name__)
 
@@ -51,12 +53,14 @@ def _sort_page(items: list[dict[str, Any]], query: ListQuery, resource: str) -> 
 
 
 class SegmentResource:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, db: Database, types: TypeManager, networks: NetworkService) -> None:
+        self.db = db
+        self.types = types
+        self.networks = networks
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         _admin(ctx, "get_segment")
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             nets = query.filters.get("network_id")
             items = seg_api.list_segments(s, network_ids=nets)
         rest = {k: v for k, v in query.filters.items() if k != "network_id"}
@@ -64,7 +68,7 @@ class SegmentResource:
 
     def get(self, ctx: Context, segment_id: str) -> dict[str, Any]:
         _admin(ctx, "get_segment")
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             return seg_api.get_segment(s, segment_id)
 
     def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,23 +77,21 @@ class SegmentResource:
         def fn(txn: Txn) -> list[dict[str, Any]]:
             out = []
             for attrs in items:
-                seg = seg_api.create_segment(txn.session, self.core.types, attrs)
+                seg = seg_api.create_segment(txn.session, self.types, attrs)
                 txn.record("segment", seg["id"], "create", seg)
                 self._touch_network(txn, seg["network_id"])
                 out.append(seg)
             return out
 
-        return self.core.db.transaction(fn)
+        return self.db.transaction(fn)
 
     def _touch_network(self, txn: Txn, network_id: str) -> None:
         """A network's provider view changed with its segments: new revision, on the feed."""
-        from netplex.db.models import Network
-
         net = txn.session.get(Network, network_id)
         if net is not None:
-            self.core.bump(net)
+            bump(net)
             txn.session.flush()
-            txn.record("network", network_id, "update", self.core.networks.dict_in_session(txn.session, network_id))
+            txn.record("network", network_id, "update", self.networks.dict_in_session(txn.session, network_id))
 
     def update(
         self, ctx: Context, segment_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
@@ -102,7 +104,7 @@ class SegmentResource:
             txn.record("segment", segment_id, "update", seg)
             return seg
 
-        return self.core.db.transaction(fn)
+        return self.db.transaction(fn)
 
     def delete(self, ctx: Context, segment_id: str, *, if_revision: int | None = None) -> None:
         _admin(ctx, "delete_segment")
@@ -110,23 +112,25 @@ class SegmentResource:
         def fn(txn: Txn) -> None:
             seg = seg_api.get_segment(txn.session, segment_id)
             check_revision(if_revision, seg["revision_number"])
-            seg_api.delete_segment(txn.session, self.core.types, segment_id)
+            seg_api.delete_segment(txn.session, self.types, segment_id)
             txn.record("segment", segment_id, "delete", seg)
             self._touch_network(txn, seg["network_id"])
 
-        self.core.db.transaction(fn)
+        self.db.transaction(fn)
 
 
 class AgentResource:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    def __init__(self, db: Database, agents: AgentService, bindings: PortBindingService) -> None:
+        self.db = db
+        self.agents = agents
+        self.bindings = bindings
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         _admin(ctx, "get_agent")
         host = query.filters.get("host")
         agent_type = query.filters.get("agent_type")
-        with self.core.db.read() as s:
-            items = self.core.agents.list_agents(
+        with self.db.read() as s:
+            items = self.agents.list_agents(
                 s,
                 host=host[0] if host and len(host) == 1 else None,
                 agent_type=agent_type[0] if agent_type and len(agent_type) == 1 else None,
@@ -135,8 +139,8 @@ class AgentResource:
 
     def get(self, ctx: Context, agent_id: str) -> dict[str, Any]:
         _admin(ctx, "get_agent")
-        with self.core.db.read() as s:
-            return self.core.agents.get_agent(s, agent_id)
+        with self.db.read() as s:
+            return self.agents.get_agent(s, agent_id)
 
     def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         raise BadRequest(resource="agent", msg="agents register themselves; they cannot be created")
@@ -145,16 +149,16 @@ class AgentResource:
         self, ctx: Context, agent_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
     ) -> dict[str, Any]:
         _admin(ctx, "update_agent")
-        change = self.core.db.transaction(lambda txn: self.core.agents.update_agent(txn, agent_id, attrs))
-        self.core.bindings.agent_changed(change)
+        change = self.db.transaction(lambda txn: self.agents.update_agent(txn, agent_id, attrs))
+        self.bindings.agent_changed(change)
         return self.get(ctx, agent_id)
 
     def report(self, state: dict[str, Any]) -> dict[str, Any]:
         """Register or heartbeat; re-binds the host's failed ports when that may help now."""
-        change = self.core.db.transaction(lambda txn: self.core.agents.report_state(txn, state))
-        self.core.bindings.agent_changed(change)
+        change = self.db.transaction(lambda txn: self.agents.report_state(txn, state))
+        self.bindings.agent_changed(change)
         return change.agent
 
     def delete(self, ctx: Context, agent_id: str, *, if_revision: int | None = None) -> None:
         _admin(ctx, "delete_agent")
-        self.core.db.transaction(lambda txn: self.core.agents.delete_agent(txn, agent_id))
+        self.db.transaction(lambda txn: self.agents.delete_agent(txn, agent_id))

@@ -7,40 +7,62 @@ host must wire, and batched device up/down reports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
+from netplex.core.agents import AgentService
+from netplex.core.networks import NetworkService
+from netplex.core.port_rows import PortTable
+from netplex.db.engine import Database
 from netplex.db.models import FeedHead, Network, Port, PortBinding
-
-if TYPE_CHECKING:
-    from netplex.core.plugin import Core
 
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
 
-def host_state(core: Core, host: str) -> dict[str, Any]:
-    """Snapshot at one feed revision: the host's ports, their networks, and the
-    other bound ports on those networks (L2 population), plus every agent."""
-    with core.db.snapshot() as s:
-        revision = int(s.execute(select(FeedHead.revision).where(FeedHead.id == 1)).scalar_one())
-        local = select(PortBinding.port_id).where(PortBinding.host == host, PortBinding.status == ACTIVE)
-        net_ids = list(s.execute(select(Port.network_id).where(Port.id.in_(local)).distinct()).scalars())
-        bound = select(PortBinding.port_id).where(PortBinding.host != "", PortBinding.status == ACTIVE)
-        # Plain rows, not ORM objects: a host with 1,000 ports reads them all.
-        ports = core.ports.render_where(s.connection(), Port.network_id.in_(net_ids), Port.id.in_(bound))
-        nets = core.networks._dicts(
-            s, list(s.execute(select(Network).where(Network.id.in_(net_ids)).order_by(Network.id)).scalars())
-        )
-        agents = core.agents.list_agents(s)
-    return {"revision": revision, "host": host, "networks": nets, "ports": ports, "agents": agents}
+class AgentRpc:
+    """The host snapshot and device status reports."""
+
+    def __init__(self, db: Database, ports: PortTable, networks: NetworkService, agents: AgentService) -> None:
+        self.db = db
+        self.ports = ports
+        self.networks = networks
+        self.agents = agents
+
+    def host_state(self, host: str) -> dict[str, Any]:
+        """Snapshot at one feed revision: the host's ports, their networks, and the
+        other bound ports on those networks (L2 population), plus every agent."""
+        with self.db.snapshot() as s:
+            revision = int(s.execute(select(FeedHead.revision).where(FeedHead.id == 1)).scalar_one())
+            local = select(PortBinding.port_id).where(PortBinding.host == host, PortBinding.status == ACTIVE)
+            net_ids = list(s.execute(select(Port.network_id).where(Port.id.in_(local)).distinct()).scalars())
+            bound = select(PortBinding.port_id).where(PortBinding.host != "", PortBinding.status == ACTIVE)
+            # Plain rows, not ORM objects: a host with 1,000 ports reads them all.
+            ports = self.ports.render_where(s.connection(), Port.network_id.in_(net_ids), Port.id.in_(bound))
+            nets = self.networks.dicts_in_session(
+                s, list(s.execute(select(Network).where(Network.id.in_(net_ids)).order_by(Network.id)).scalars())
+            )
+            agents = self.agents.list_agents(s)
+        return {"revision": revision, "host": host, "networks": nets, "ports": ports, "agents": agents}
+
+    def device_status(self, host: str, up: list[str], down: list[str]) -> list[str]:
+        """Set ports ACTIVE/DOWN as the host's agent reports; ignores ports not bound there."""
+        wanted = {pid: ACTIVE for pid in up}
+        wanted.update({pid: DOWN for pid in down})
+        if not wanted:
+            return []
+        return self.db.transaction(lambda txn: self.ports.set_statuses(txn, host, wanted))
 
 
-def device_status(core: Core, host: str, up: list[str], down: list[str]) -> list[str]:
-    """Set ports ACTIVE/DOWN as the host's agent reports; ignores ports not bound there."""
-    wanted = {pid: ACTIVE for pid in up}
-    wanted.update({pid: DOWN for pid in down})
-    if not wanted:
-        return []
+class _Services(Protocol):
+    @property
+    def agent_rpc(self) -> AgentRpc: ...
 
-    return core.db.transaction(lambda txn: core.ports.set_statuses(txn, host, wanted))
+
+# The API's entry points (it passes the services record it was built with).
+def host_state(services: _Services, host: str) -> dict[str, Any]:
+    return services.agent_rpc.host_state(host)
+
+
+def device_status(services: _Services, host: str, up: list[str], down: list[str]) -> list[str]:
+    return services.agent_rpc.device_status(host, up, down)

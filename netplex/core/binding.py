@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Connection, String, Table, and_, bindparam, delete, false, func, insert, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, delete, false, insert, select, update
 from sqlalchemy.orm import Session
 
 from netplex.core.agents import AgentChange, AgentService
@@ -96,10 +96,9 @@ from netplex.errors import (
 
 __all__ = [
     "UNSET",
-    "BasicPortHooks",
     "BindingView",
     "PortBindingService",
-    "PortHooks",
+    "PortRecords",
     "SegmentTypeManager",
     "binding_dict",
     "binding_dicts",
@@ -204,7 +203,6 @@ _RESTAGE_BINDING = Prepared(
     )
 )
 _INSERT_BINDING = Prepared(insert(_B), keys=[c.key for c in _B.c])
-_PORT_DOWN = Prepared(update(_P).where(_P.c.id == bindparam("port_id")).values(status=PORT_STATUS_DOWN))
 _SEGMENT_IS_DYNAMIC = Prepared(select(_S.c.is_dynamic).where(_S.c.id == bindparam("id")))
 _DELETE_LEVELS = Prepared(
     delete(_L)
@@ -216,17 +214,6 @@ _DELETE_ALL_LEVELS = Prepared(
 )
 _DELETE_ALL_BINDINGS = Prepared(delete(_B).where(_B.c.port_id == bindparam("port_id")))
 _INSERT_LEVELS = Prepared(insert(_L), keys=["port_id", "host", "level", "driver", "segment_id"])
-#: A port changed through binding: new revision, and a new status if given.
-_BUMP_PORT = Prepared(
-    update(_P)
-    .where(_P.c.id == bindparam("port_id"))
-    .values(
-        revision_number=_P.c.revision_number + 1,
-        updated_at=bindparam("now", type_=_P.c.updated_at.type),
-        status=func.coalesce(bindparam("status", type_=String()), _P.c.status),
-    )
-)
-
 
 # --- collaborators ---------------------------------------------------------------------
 
@@ -254,57 +241,23 @@ class SegmentTypeManager(Protocol):
     def release_dynamic_segment(self, session: Session, segment_id: str) -> None: ...
 
 
-class PortHooks(Protocol):
-    """How binding talks to the port service about the port itself.
+class PortRecords(Protocol):
+    """What binding needs of the ``ports`` table (:class:`netplex.core.port_rows.PortTable`).
 
-    ``render_port`` gives the port's API dict (the ``current``/``original``
-    that drivers see). ``port_changed`` is called inside every transaction in
+    ``render`` gives the port's API dict (the ``current``/``original`` that
+    drivers see). ``port_changed`` is called inside every transaction in
     which binding changed the port (binding result, activation, status): it
-    must bump ``revision_number``, record the port on the change feed and
-    return the dict it recorded (the API answers with it).
+    bumps ``revision_number``, records the port on the change feed and
+    returns the dict it recorded (the API answers with it). ``set_down``
+    sets the status DOWN without a revision (inside a port update, which
+    bumps the port itself).
     """
 
-    def render_port(self, conn: Connection, port_id: str) -> dict[str, Any]: ...
+    def render(self, conn: Connection, port_id: str) -> dict[str, Any]: ...
 
     def port_changed(self, txn: Txn, port_id: str, *, status: str | None = None) -> dict[str, Any]: ...
 
-
-class BasicPortHooks:
-    """A self-contained :class:`PortHooks`: core port fields, fixed IPs, binding."""
-
-    def render_port(self, conn: Connection, port_id: str) -> dict[str, Any]:
-        port = _PORT_ROW.first(conn, {"port_id": port_id})
-        if port is None:
-            raise PortNotFound(port_id=port_id)
-        ips = _PORT_IPS.rows(conn, {"port_id": port_id})
-        found = _ACTIVE_BINDING_ROW.first(conn, {"port_id": port_id})
-        row = BindingView.from_row(found) if found is not None else None
-        return {
-            "id": port.id,
-            "name": port.name,
-            "network_id": port.network_id,
-            "project_id": port.project_id,
-            "tenant_id": port.project_id,
-            "mac_address": port.mac_address,
-            "admin_state_up": port.admin_state_up,
-            "status": port.status,
-            "device_id": port.device_id,
-            "device_owner": port.device_owner,
-            "fixed_ips": [{"subnet_id": s, "ip_address": ip} for s, ip in ips],
-            "description": port.description,
-            "revision_number": port.revision_number,
-            **binding_dict(row),
-        }
-
-    def port_changed(self, txn: Txn, port_id: str, *, status: str | None = None) -> dict[str, Any]:
-        """Bump the port's revision (setting ``status`` if given), record and return it."""
-        txn.flush()
-        bumped = _BUMP_PORT.execute(txn.conn, {"port_id": port_id, "now": utcnow(), "status": status})
-        if bumped.rowcount != 1:
-            raise PortNotFound(port_id=port_id)
-        rendered = self.render_port(txn.conn, port_id)
-        txn.record("port", port_id, "update", rendered)
-        return rendered
+    def set_down(self, conn: Connection, port_id: str) -> None: ...
 
 
 # --- validation and views ------------------------------------------------------------------
@@ -629,15 +582,15 @@ class PortBindingService:
         mech: MechanismManager,
         agents: AgentService,
         type_manager: SegmentTypeManager | None = None,
-        hooks: PortHooks | None = None,
         *,
+        ports: PortRecords,
         max_tries: int = 10,
     ) -> None:
         self.db = db
         self.mech = mech
         self.agents = agents
         self.type_manager = type_manager
-        self.hooks: PortHooks = hooks if hooks is not None else BasicPortHooks()
+        self.ports = ports
         self.max_tries = max_tries
         self._allocator = _DbSegmentAllocator(self)
 
@@ -699,7 +652,7 @@ class PortBindingService:
                 raise PortBindingAlreadyExists(port_id=port_id, host=new_host)
         released = self._delete_levels(session, port_id, old_host)
         if new_host != old_host:
-            _PORT_DOWN.execute(conn, {"port_id": port_id})
+            self.ports.set_down(conn, port_id)
         _RESTAGE_BINDING.execute(
             conn,
             {
@@ -715,6 +668,27 @@ class PortBindingService:
         for sid in released:
             self._release_if_unused(session, sid)
         return bool(new_host)
+
+    def insert_request(
+        self, conn: Connection, port_id: str, host: str, vnic_type: str, profile: Mapping[str, Any]
+    ) -> None:
+        """The ACTIVE binding row of a port being created (the port create hot path:
+        one INSERT, no lookup; the caller has validated the values). Bind after
+        commit when ``host`` is set."""
+        _INSERT_BINDING.execute(
+            conn,
+            {
+                "port_id": port_id,
+                "host": host,
+                "vnic_type": vnic_type,
+                "profile": dict(profile),
+                "vif_type": VIF_TYPE_UNBOUND,
+                "vif_details": {},
+                "status": BINDING_ACTIVE,
+                "diagnostics": [],
+                "attempt": 0,
+            },
+        )
 
     def release_port_bindings(self, session: Session, port_id: str) -> None:
         """Delete all of a port's bindings and levels, releasing dynamic segments
@@ -910,7 +884,7 @@ class PortBindingService:
                 ).one_or_none()
                 if port is None or port.status != PORT_STATUS_ACTIVE or active_host != host:
                     continue
-                self.hooks.port_changed(txn, port_id, status=PORT_STATUS_DOWN)
+                self.ports.port_changed(txn, port_id, status=PORT_STATUS_DOWN)
                 changed.append(port_id)
             return changed
 
@@ -1013,7 +987,7 @@ class PortBindingService:
             original = None
             original_info = None
             if want_ctx:
-                original = frozen_mapping(self.hooks.render_port(txn.conn, port_id))
+                original = frozen_mapping(self.ports.render(txn.conn, port_id))
                 original_info = _binding_info(s, active)
             if active is not None:
                 active.status = BINDING_INACTIVE
@@ -1022,7 +996,7 @@ class PortBindingService:
             target.status = BINDING_ACTIVE
             target.attempt = target.attempt + 1
             s.flush()
-            rendered = self.hooks.port_changed(txn, port_id, status=PORT_STATUS_DOWN)
+            rendered = self.ports.port_changed(txn, port_id, status=PORT_STATUS_DOWN)
             ctx = None
             if want_ctx:
                 ctx = PortContext(
@@ -1063,7 +1037,7 @@ class PortBindingService:
                 )
             self._drop_binding(s, port_id, host)
             if s.get(Port, port_id) is not None:
-                self.hooks.port_changed(txn, port_id)
+                self.ports.port_changed(txn, port_id)
 
         self.db.transaction(fn)
 
@@ -1219,7 +1193,7 @@ class PortBindingService:
                 status=row.status,
             )
             request = BindingRequest(
-                port=frozen_mapping(self.hooks.render_port(conn, port_id)),
+                port=frozen_mapping(self.ports.render(conn, port_id)),
                 network=network,
                 binding=info,
                 agents=self.agents.agents_on_host(conn, row.host),
@@ -1282,7 +1256,7 @@ class PortBindingService:
             for sid in old - still_used:
                 self._release_if_unused(txn.session, sid)
             status = result.status if result.status and snap.status == BINDING_ACTIVE else None
-            rendered = self.hooks.port_changed(txn, snap.port_id, status=status)
+            rendered = self.ports.port_changed(txn, snap.port_id, status=status)
             view = BindingView(
                 port_id=snap.port_id,
                 host=snap.host,

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, String, Table, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from netplex.core.context import Context
+from netplex.db.base import utcnow
 from netplex.db.models import Tag
 from netplex.db.prepared import Prepared
 from netplex.errors import BadRequest, RevisionNumberConstraintFailed
@@ -74,6 +75,12 @@ def tags_among(conn: Connection, resource_type: str, ids: Iterable[str]) -> dict
         for rid, tag in conn.execute(_TAGS_AMONG, {"type": resource_type, "ids": chunk}):
             out[rid].append(tag)
     return out
+
+
+def bump(row: Any) -> None:
+    """A resource changed: new revision_number and updated_at (ORM rows)."""
+    row.revision_number = (row.revision_number or 0) + 1
+    row.updated_at = utcnow()
 
 
 def check_revision(expected: int | None, current: int) -> None:

@@ -18,6 +18,11 @@ from netplex.core.segments_model import Segment
 
 
 class ResourceHooks(Protocol):
+    def wants(self, resource: str, event: str) -> bool:
+        """Whether ``{event}_{resource}_pre/postcommit`` does anything: callers skip
+        building contexts (and reading segments) for nobody."""
+        ...
+
     def precommit(
         self,
         session: Session,

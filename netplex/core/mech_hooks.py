@@ -37,8 +37,23 @@ def _binding_from_dict(d: Mapping[str, Any] | None) -> PortBindingInfo:
 
 
 class MechanismHooks:
+    """:class:`~netplex.core.hooks.ResourceHooks` over the configured mechanism drivers."""
+
     def __init__(self, mech: MechanismManager) -> None:
         self.mech = mech
+        self._wants: dict[tuple[str, str], bool] = {}
+
+    def wants(self, resource: str, event: str) -> bool:
+        """Whether any mechanism driver overrides ``{event}_{resource}_pre/postcommit``
+        (cached: the driver set is fixed once the manager is initialized)."""
+        key = (resource, event)
+        cached = self._wants.get(key)
+        if cached is None:
+            cached = any(
+                self.mech.implements(f"{event}_{resource}_{phase}") for phase in ("precommit", "postcommit")
+            )
+            self._wants[key] = cached
+        return cached
 
     def _network_ctx(self, network_id: str, segments: Sequence[Segment]) -> NetworkContext:
         return NetworkContext(current=frozen_mapping({"id": network_id}), segments=tuple(segments))

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from sqlalchemy import delete, false, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from netplex.core.common import (
+    bump,
     check_revision,
     iso,
     resolve_project,
     tags_for,
 )
 from netplex.core.context import Context
+from netplex.core.hooks import ResourceHooks
 from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
+from netplex.core.network_access import (
+    AUTO_DELETE_OWNERS,
+    can_see,
+    is_auto_delete_owner,
+    network_ids_visible,
+    visible_clause,
+    visible_network,
+)
+from netplex.core.ports import PortService
 from netplex.core.segments_model import Segment
-from netplex.db.engine import Txn
+from netplex.core.subnets import SubnetService
+from netplex.core.type_manager import TypeManager
+from netplex.db.engine import Database, Txn
 from netplex.db.models import Network, Port, Subnet, Tag
 from netplex.errors import (
     InvalidInput,
@@ -28,9 +41,6 @@ from netplex.errors import (
     NetworkNotFound,
     PolicyNotAuthorized,
 )
-
-if TYPE_CHECKING:
-    from netplex.core.plugin import Core
 
 LOG = logging.getLogger(__name__)
 
@@ -50,18 +60,22 @@ COLUMNS = {
     "updated_at": Network.updated_at,
 }
 
-#: Owners whose ports are the network's own and go away with it.
-#: Router ports are network:* too but, as in Neutron, they keep a network alive.
-AUTO_DELETE_OWNERS = ("network:dhcp", "network:distributed")
-
-
-def is_auto_delete_owner(owner: str) -> bool:
-    return owner in AUTO_DELETE_OWNERS
-
-
 class NetworkService:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    """Networks; deleting one deletes its auto-delete ports and its subnets."""
+
+    def __init__(
+        self,
+        db: Database,
+        types: TypeManager,
+        hooks: ResourceHooks,
+        subnets: SubnetService,
+        ports: PortService,
+    ) -> None:
+        self.db = db
+        self.types = types
+        self.hooks = hooks
+        self.subnets = subnets
+        self.ports = ports
 
     # -- dict building ---------------------------------------------------
 
@@ -94,7 +108,7 @@ class NetworkService:
             "ipv6_address_scope": None,
             "l2_adjacency": True,
         }
-        self.core.types.extend_network_dict(d, list(segments))
+        self.types.extend_network_dict(d, list(segments))
         return d
 
     def _dicts(self, session: Session, rows: Sequence[Network]) -> list[dict[str, Any]]:
@@ -109,7 +123,7 @@ class NetworkService:
             ):
                 subnets[nid].append(sid)
         tags = tags_for(session, "networks", ids)
-        segs = self.core.types.get_segments_for_networks(session, ids)
+        segs = self.types.get_segments_for_networks(session, ids)
         return [self._to_dict(r, subnets[r.id], tags.get(r.id, []), segs.get(r.id, [])) for r in rows]
 
     def dict_in_session(self, session: Session, network_id: str) -> dict[str, Any]:
@@ -118,27 +132,17 @@ class NetworkService:
             raise NetworkNotFound(net_id=network_id)
         return self._dicts(session, [row])[0]
 
+    def dicts_in_session(self, session: Session, rows: Sequence[Network]) -> list[dict[str, Any]]:
+        """API dicts of ``rows`` as this transaction sees them."""
+        return self._dicts(session, rows)
+
     # -- visibility ------------------------------------------------------
 
-    @staticmethod
-    def visible_clause(ctx: Context) -> Any:
-        if ctx.is_admin:
-            return None
-        return or_(
-            Network.project_id == (ctx.project_id or ""),
-            Network.shared.is_(True),
-            Network.router_external.is_(True),
-        )
-
-    @staticmethod
-    def can_see(ctx: Context, row: Network) -> bool:
-        return ctx.is_admin or row.project_id == ctx.project_id or row.shared or row.router_external
+    visible_clause = staticmethod(visible_clause)
+    can_see = staticmethod(can_see)
 
     def get_row(self, session: Session, ctx: Context, network_id: str) -> Network:
-        row = session.get(Network, network_id)
-        if row is None or not self.can_see(ctx, row):
-            raise NetworkNotFound(net_id=network_id)
-        return row
+        return visible_network(session, ctx, network_id)
 
     # -- create ----------------------------------------------------------
 
@@ -151,11 +155,11 @@ class NetworkService:
         def fn(txn: Txn) -> list[tuple[dict[str, Any], list[Segment]]]:
             return [self._create_in_txn(txn, ctx, a, reqs) for a, reqs in prepared]
 
-        created = self.core.db.transaction(fn)
+        created = self.db.transaction(fn)
         out = []
         for i, (net, segs) in enumerate(created):
             try:
-                self.core.hooks.postcommit("create", "network", net, None, segs)
+                self.hooks.postcommit("create", "network", net, None, segs)
             except Exception as exc:
                 LOG.exception("create_network_postcommit failed; removing network %s", net["id"])
                 for other, _ in created[i:]:
@@ -169,7 +173,7 @@ class NetworkService:
             for key in ("shared", "router:external"):
                 if attrs.get(key):
                     raise PolicyNotAuthorized(action=f"create_network:{key}")
-        requests = self.core.types.validate_provider_request(attrs, is_admin=ctx.is_admin)
+        requests = self.types.validate_provider_request(attrs, is_admin=ctx.is_admin)
         attrs = dict(attrs)
         attrs["project_id"] = resolve_project(ctx, attrs, "network")
         return attrs, requests
@@ -190,8 +194,8 @@ class NetworkService:
         )
         s.add(row)
         s.flush()
-        segments = self.core.types.create_network_segments(s, row.id, requests, external=bool(row.router_external))
-        max_mtu = self.core.types.network_mtu(segments)
+        segments = self.types.create_network_segments(s, row.id, requests, external=bool(row.router_external))
+        max_mtu = self.types.network_mtu(segments)
         wanted = attrs.get("mtu")
         if wanted is not None:
             if wanted > max_mtu:
@@ -200,20 +204,20 @@ class NetworkService:
         else:
             row.mtu = max_mtu
         net = self._to_dict(row, [], [], segments)
-        self.core.hooks.precommit(s, "create", "network", net, None, segments)
+        self.hooks.precommit(s, "create", "network", net, None, segments)
         txn.record("network", row.id, "create", net)
         return net, segments
 
     # -- read ------------------------------------------------------------
 
     def get(self, ctx: Context, network_id: str) -> dict[str, Any]:
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             row = self.get_row(s, ctx, network_id)
             return self._dicts(s, [row])[0]
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         sql_filters, rest = query.split_filters(COLUMNS)
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             stmt = select(Network).where(*filter_clauses(COLUMNS, sql_filters))
             vis = self.visible_clause(ctx)
             if vis is not None:
@@ -259,20 +263,20 @@ class NetworkService:
             for key, col in mapping.items():
                 if key in attrs:
                     setattr(row, col, attrs[key])
-            segments = self.core.types.get_segments(s, row.id)
+            segments = self.types.get_segments(s, row.id)
             if "mtu" in attrs:
-                max_mtu = self.core.types.network_mtu(segments)
+                max_mtu = self.types.network_mtu(segments)
                 if attrs["mtu"] > max_mtu:
                     raise InvalidInput(error_message=f"Requested MTU is too big, maximum is {max_mtu}")
                 row.mtu = attrs["mtu"]
-            self.core.bump(row)
+            bump(row)
             s.flush()
             current = self._dicts(s, [row])[0]
-            self.core.hooks.precommit(s, "update", "network", current, original, segments)
+            self.hooks.precommit(s, "update", "network", current, original, segments)
             txn.record("network", row.id, "update", current)
             return current, original, segments
 
-        current, original, segments = self.core.db.transaction(fn)
+        current, original, segments = self.db.transaction(fn)
         self._postcommit_logged("update", current, original, segments)
         return current
 
@@ -294,7 +298,7 @@ class NetworkService:
         segments: Sequence[Segment],
     ) -> None:
         try:
-            self.core.hooks.postcommit(event, "network", current, original, segments)
+            self.hooks.postcommit(event, "network", current, original, segments)
         except Exception:
             # The change is committed; the driver is expected to catch up
             # from the change feed (see the README's "postcommit" section).
@@ -313,20 +317,20 @@ class NetworkService:
             if any(not is_auto_delete_owner(owner) for _, owner in ports):
                 raise NetworkInUse(net_id=network_id)
             original = self._dicts(s, [row])[0]
-            segments = self.core.types.get_segments(s, row.id)
-            self.core.hooks.precommit(s, "delete", "network", original, None, segments)
-            removed_ports = [self.core.ports.delete_in_txn(txn, pid) for pid, _ in ports]
+            segments = self.types.get_segments(s, row.id)
+            self.hooks.precommit(s, "delete", "network", original, None, segments)
+            removed_ports = [self.ports.delete_in_txn(txn, pid) for pid, _ in ports]
             for sid in s.execute(select(Subnet.id).where(Subnet.network_id == row.id)).scalars():
-                self.core.subnets.delete_in_txn(txn, sid, force=True)
-            self.core.types.release_network_segments(s, row.id)
+                self.subnets.delete_in_txn(txn, sid, force=True)
+            self.types.release_network_segments(s, row.id)
             s.execute(delete(Tag).where(Tag.resource_type == "networks", Tag.resource_id == row.id))
             s.execute(delete(Network).where(Network.id == row.id))
             txn.record("network", row.id, "delete", original)
             return original, segments, removed_ports
 
-        original, segments, removed = self.core.db.transaction(fn)
+        original, segments, removed = self.db.transaction(fn)
         for port in removed:
-            self.core.ports.postcommit_delete_logged(port, segments)
+            self.ports.postcommit_delete_logged(port, segments)
         self._postcommit_logged("delete", original, None, segments)
 
     def _delete_quietly(self, network_id: str) -> None:
@@ -336,8 +340,4 @@ class NetworkService:
             pass
 
 
-def network_ids_visible(session: Session, ctx: Context) -> Any:
-    """A subquery of network ids ``ctx`` may see (for subnets/ports visibility)."""
-    stmt = select(Network.id)
-    vis = NetworkService.visible_clause(ctx)
-    return stmt.where(vis) if vis is not None else stmt.where(~false())
+__all__ = ["AUTO_DELETE_OWNERS", "NetworkService", "is_auto_delete_owner", "network_ids_visible"]

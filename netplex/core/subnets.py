@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import netaddr
 from sqlalchemy import delete, select
@@ -12,15 +12,19 @@ from sqlalchemy.orm import Session
 
 from netplex.core import ipam
 from netplex.core.common import (
+    bump,
     check_revision,
     iso,
     resolve_project,
     tags_for,
 )
 from netplex.core.context import Context
+from netplex.core.hooks import ResourceHooks
 from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
-from netplex.core.networks import is_auto_delete_owner, network_ids_visible
-from netplex.db.engine import Txn
+from netplex.core.network_access import is_auto_delete_owner, network_ids_visible, visible_network
+from netplex.core.port_rows import PortTable
+from netplex.core.type_manager import TypeManager
+from netplex.db.engine import Database, Txn
 from netplex.db.models import IPAllocation, Network, Port, Subnet, Tag
 from netplex.errors import (
     BadRequest,
@@ -30,9 +34,6 @@ from netplex.errors import (
     SubnetInUse,
     SubnetNotFound,
 )
-
-if TYPE_CHECKING:
-    from netplex.core.plugin import Core
 
 LOG = logging.getLogger(__name__)
 
@@ -89,12 +90,24 @@ def to_dict(row: Subnet, tags: list[str]) -> dict[str, Any]:
 
 
 class SubnetService:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+    """Subnets; adding or removing one changes the addresses of existing ports."""
+
+    def __init__(self, db: Database, types: TypeManager, hooks: ResourceHooks, ports: PortTable) -> None:
+        self.db = db
+        self.types = types
+        self.hooks = hooks
+        self.ports = ports
 
     def _dicts(self, session: Session, rows: Sequence[Subnet]) -> list[dict[str, Any]]:
         tags = tags_for(session, "subnets", [r.id for r in rows])
         return [to_dict(r, tags.get(r.id, [])) for r in rows]
+
+    def dict_in_session(self, session: Session, subnet_id: str) -> dict[str, Any]:
+        """The subnet as the API shows it, as this transaction sees it."""
+        row = session.get(Subnet, subnet_id)
+        if row is None:
+            raise SubnetNotFound(subnet_id=subnet_id)
+        return self._dicts(session, [row])[0]
 
     def _visible(self, session: Session, ctx: Context, row: Subnet) -> bool:
         if ctx.is_admin or row.project_id == ctx.project_id:
@@ -146,10 +159,10 @@ class SubnetService:
         def fn(txn: Txn) -> list[tuple[dict[str, Any], list[Any]]]:
             return [self._create_in_txn(txn, ctx, a) for a in items]
 
-        created = self.core.db.transaction(fn)
+        created = self.db.transaction(fn)
         for i, (sub, segs) in enumerate(created):
             try:
-                self.core.hooks.postcommit("create", "subnet", sub, None, segs)
+                self.hooks.postcommit("create", "subnet", sub, None, segs)
             except Exception as exc:
                 LOG.exception("create_subnet_postcommit failed; removing subnet %s", sub["id"])
                 for other, _ in created[i:]:
@@ -162,7 +175,7 @@ class SubnetService:
 
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         s = txn.session
-        net = self.core.networks.get_row(s, ctx, attrs["network_id"])
+        net = visible_network(s, ctx, attrs["network_id"])
         if not ctx.owns(net.project_id):
             raise PolicyNotAuthorized(action="create_subnet")
         project_id = resolve_project(ctx, attrs, "subnet")
@@ -195,7 +208,7 @@ class SubnetService:
             pools = ipam.default_pools(cidr, gw)
         segment_id = attrs.get("segment_id")
         if segment_id is not None:
-            segs = {seg.id for seg in self.core.types.get_segments(s, net.id)}
+            segs = {seg.id for seg in self.types.get_segments(s, net.id)}
             if segment_id not in segs:
                 raise InvalidInput(error_message=f"Segment {segment_id} is not on network {net.id}")
         row = Subnet(
@@ -218,10 +231,10 @@ class SubnetService:
         s.flush()
         if is_auto_address(row):
             self._add_slaac_to_existing_ports(txn, row)
-        self.core.bump(net)
+        bump(net)
         sub = to_dict(row, [])
-        segments = self.core.types.get_segments(s, net.id)
-        self.core.hooks.precommit(s, "create", "subnet", sub, None, segments)
+        segments = self.types.get_segments(s, net.id)
+        self.hooks.precommit(s, "create", "subnet", sub, None, segments)
         txn.record("subnet", row.id, "create", sub)
         return sub, segments
 
@@ -238,19 +251,17 @@ class SubnetService:
                     network_id=row.network_id,
                 )
             )
-            self.core.bump(port)
-            s.flush()
-            txn.record("port", port.id, "update", self.core.ports.dict_in_session(s, port.id))
+            self.ports.port_changed(txn, port.id)
 
     # -- read ------------------------------------------------------------
 
     def get(self, ctx: Context, subnet_id: str) -> dict[str, Any]:
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             return self._dicts(s, [self.get_row(s, ctx, subnet_id)])[0]
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
         sql_filters, rest = query.split_filters(COLUMNS)
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             stmt = select(Subnet).where(*filter_clauses(COLUMNS, sql_filters))
             if not ctx.is_admin:
                 shared_nets = select(Network.id).where(Network.shared.is_(True))
@@ -300,17 +311,17 @@ class SubnetService:
             for key in ("name", "description", "enable_dhcp", "segment_id"):
                 if key in attrs:
                     setattr(row, key, attrs[key])
-            self.core.bump(row)
+            bump(row)
             s.flush()
             current = self._dicts(s, [row])[0]
-            segments = self.core.types.get_segments(s, row.network_id)
-            self.core.hooks.precommit(s, "update", "subnet", current, original, segments)
+            segments = self.types.get_segments(s, row.network_id)
+            self.hooks.precommit(s, "update", "subnet", current, original, segments)
             txn.record("subnet", row.id, "update", current)
             return current, original, segments
 
-        current, original, segments = self.core.db.transaction(fn)
+        current, original, segments = self.db.transaction(fn)
         try:
-            self.core.hooks.postcommit("update", "subnet", current, original, segments)
+            self.hooks.postcommit("update", "subnet", current, original, segments)
         except Exception:
             LOG.exception("update_subnet_postcommit failed for %s", subnet_id)
         return current
@@ -326,9 +337,9 @@ class SubnetService:
             check_revision(if_revision, row.revision_number)
             return self.delete_in_txn(txn, subnet_id, force=False)
 
-        original, segments = self.core.db.transaction(fn)
+        original, segments = self.db.transaction(fn)
         try:
-            self.core.hooks.postcommit("delete", "subnet", original, None, segments)
+            self.hooks.postcommit("delete", "subnet", original, None, segments)
         except Exception:
             LOG.exception("delete_subnet_postcommit failed for %s", subnet_id)
 
@@ -350,21 +361,19 @@ class SubnetService:
                 reason="One or more ports have an IP allocation from this subnet.",
             )
         original = self._dicts(s, [row])[0]
-        segments = self.core.types.get_segments(s, row.network_id)
-        self.core.hooks.precommit(s, "delete", "subnet", original, None, segments)
+        segments = self.types.get_segments(s, row.network_id)
+        self.hooks.precommit(s, "delete", "subnet", original, None, segments)
         s.execute(delete(IPAllocation).where(IPAllocation.subnet_id == subnet_id))
         for pid, _ in users:
-            port = s.get(Port, pid)
-            if port is not None:
-                self.core.bump(port)
-                s.flush()
-                if not force:
-                    txn.record("port", pid, "update", self.core.ports.dict_in_session(s, pid))
+            if force:
+                self.ports.bump(txn.conn, pid)
+            else:
+                self.ports.port_changed(txn, pid)
         s.execute(delete(Tag).where(Tag.resource_type == "subnets", Tag.resource_id == subnet_id))
         s.execute(delete(Subnet).where(Subnet.id == subnet_id))
         net = s.get(Network, row.network_id)
         if net is not None and not force:
-            self.core.bump(net)
+            bump(net)
         txn.record("subnet", subnet_id, "delete", original)
         return original, segments
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from netplex.core.common import bump
 from netplex.core.context import Context
-from netplex.db.engine import Txn
+from netplex.db.engine import Database, Txn
 from netplex.db.models import Tag
 from netplex.errors import InvalidInput, PolicyNotAuthorized, TagNotFound
-
-if TYPE_CHECKING:
-    from netplex.core.plugin import Core
 
 MAX_TAG_LEN = 255
 MAX_TAGS = 50
@@ -25,12 +23,23 @@ def check_tag(tag: Any) -> str:
     return tag
 
 
-class TagService:
-    def __init__(self, core: Core) -> None:
-        self.core = core
+class Tagged(Protocol):
+    """What tags need of a tagged collection's service (networks, subnets, ports)."""
 
-    def _service(self, collection: str) -> Any:
-        return {"networks": self.core.networks, "subnets": self.core.subnets, "ports": self.core.ports}[collection]
+    def get_row(self, s: Session, ctx: Context, rid: str) -> Any: ...
+
+    def dict_in_session(self, s: Session, rid: str) -> dict[str, Any]: ...
+
+
+class TagService:
+    """Tags of the collections named in ``collections`` ("networks" -> its service, ...)."""
+
+    def __init__(self, db: Database, collections: dict[str, Tagged]) -> None:
+        self.db = db
+        self.collections = dict(collections)
+
+    def _service(self, collection: str) -> Tagged:
+        return self.collections[collection]
 
     def _owned_row(self, s: Session, ctx: Context, collection: str, rid: str) -> Any:
         row = self._service(collection).get_row(s, ctx, rid)
@@ -46,7 +55,7 @@ class TagService:
         )
 
     def get_all(self, ctx: Context, collection: str, rid: str) -> list[str]:
-        with self.core.db.read() as s:
+        with self.db.read() as s:
             self._service(collection).get_row(s, ctx, rid)
             return self._current(s, collection, rid)
 
@@ -83,13 +92,13 @@ class TagService:
             s.execute(delete(Tag).where(Tag.resource_type == collection, Tag.resource_id == rid))
             for t in target:
                 s.add(Tag(resource_type=collection, resource_id=rid, tag=t))
-            self.core.bump(row)
+            bump(row)
             s.flush()
             body = self._service(collection).dict_in_session(s, rid)
             txn.record(collection[:-1], rid, "update", body)
             return target
 
-        return self.core.db.transaction(fn)
+        return self.db.transaction(fn)
 
     def replace(self, ctx: Context, collection: str, rid: str, tags: Any) -> list[str]:
         if not isinstance(tags, list):

@@ -13,12 +13,13 @@ from netplex.core.plugin import Core
 from netplex.db.engine import Database
 from netplex.db.models import IPAllocation, Port
 from netplex.errors import IpAddressGenerationFailure
+from netplex.server import build_core
 
 CONF = "[ml2]\ntype_drivers = local\nproject_network_types = local\n"
 
 
 def _core(url: str) -> Core:
-    return Core(config_mod.load(text=CONF), Database(url, max_retries=50))
+    return build_core(config_mod.load(text=CONF), Database(url, max_retries=50))
 
 
 @pytest.mark.slow

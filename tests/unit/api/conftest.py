@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 from netplex import config as config_mod
 from netplex.core.plugin import Core
 from netplex.db.engine import Database
-from netplex.server import app_for_core
+from netplex.server import app_for_core, build_core
 
 BASE_CONF = """
 [ml2]
@@ -90,7 +90,7 @@ def make_api(tmp_path: Any) -> Iterator[Callable[..., Api]]:
     def make(db_url: str, conf: str = BASE_CONF, **core_kwargs: Any) -> Api:
         cfg = config_mod.load(text=conf + f"\n[DEFAULT]\nstate_path = {tmp_path}\n")
         db = Database(db_url)
-        core = Core(cfg, db, **core_kwargs)
+        core = build_core(cfg, db, **core_kwargs)
         client = TestClient(app_for_core(core, cfg, housekeeping=False), raise_server_exceptions=False)
         client.__enter__()
         made.append((client, core))

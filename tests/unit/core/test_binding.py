@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 from netplex.core.agents import AgentChange, AgentService
 from netplex.core.binding import (
     UNSET,
-    BasicPortHooks,
     PortBindingService,
     binding_dict,
     port_context,
 )
 from netplex.core.mech_api import MechanismDriver, PortContext
 from netplex.core.mech_manager import MechanismManager
+from netplex.core.port_rows import PortTable
 from netplex.core.segments_model import Segment
 from netplex.db.engine import Database, Txn
 from netplex.db.models import (
@@ -208,7 +208,7 @@ def make_world(
         ]
     )
     mech.initialize()
-    binder = PortBindingService(db, mech, agents, FakeTypeManager())
+    binder = PortBindingService(db, mech, agents, FakeTypeManager(), ports=PortTable())
     return World(db, clock, agents, mech, binder)
 
 
@@ -508,7 +508,7 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
     w = make_world(db, [("logger", log), ("openvswitch", OpenvswitchMechanismDriver())])
     net, _ = w.network(("vxlan", None, 42))
     w.report(OVS, "host-b", tunnel_types=["vxlan"])
-    hooks, mech, binder = BasicPortHooks(), w.mech, w.binder
+    hooks, mech, binder = PortTable(), w.mech, w.binder
 
     # What the port service does for POST /v2.0/ports ...
     def create(txn: Txn) -> PortContext:
@@ -516,7 +516,7 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
         txn.session.add(port)
         txn.session.flush()
         binder.stage_binding(txn.session, port.id)
-        ctx = port_context(txn.session, hooks.render_port(txn.session.connection(), port.id))
+        ctx = port_context(txn.session, hooks.render(txn.session.connection(), port.id))
         mech.call_precommit("create_port_precommit", ctx)
         return ctx
 
@@ -528,11 +528,11 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
     def update(txn: Txn) -> tuple[PortContext, bool]:
         port = txn.session.get(Port, pid)
         assert port is not None
-        original = hooks.render_port(txn.session.connection(), port.id)
+        original = hooks.render(txn.session.connection(), port.id)
         original_binding = binder.binding_info(txn.session, pid)
         needs = binder.stage_binding(txn.session, pid, host="host-b")
         ctx = port_context(
-            txn.session, hooks.render_port(txn.session.connection(), port.id), original,
+            txn.session, hooks.render(txn.session.connection(), port.id), original,
             original_binding=original_binding,
         )
         mech.call_precommit("update_port_precommit", ctx)
@@ -551,7 +551,7 @@ def test_logger_sees_the_calls_a_port_lifecycle_implies(db: Database) -> None:
     def remove(txn: Txn) -> PortContext:
         port = txn.session.get(Port, pid)
         assert port is not None
-        ctx = port_context(txn.session, hooks.render_port(txn.session.connection(), port.id))
+        ctx = port_context(txn.session, hooks.render(txn.session.connection(), port.id))
         mech.call_precommit("delete_port_precommit", ctx)
         binder.release_port_bindings(txn.session, pid)
         txn.session.delete(port)
