@@ -37,7 +37,7 @@ from typing import Any
 
 from netplex.api.policy_defaults import DEFAULTS
 from netplex.api.policy_syntax import Check, Credentials, PolicySyntaxError, compile_rule
-from netplex.config import Config
+from netplex.config import Config, ConfigError
 from netplex.core.context import Context
 from netplex.errors import PolicyNotAuthorized
 
@@ -56,8 +56,8 @@ LOG = logging.getLogger(__name__)
 DEFAULT_POLICY_FILE = "policy.yaml"
 
 
-class PolicyError(ValueError):
-    """The policy cannot be built: a bad file, a bad rule, a rule cycle."""
+class PolicyError(ConfigError):
+    """The policy cannot be built: a bad file, a bad rule, a rule cycle (a configuration error)."""
 
 
 class Policy:

@@ -98,3 +98,10 @@ def test_conflicting_or_broken_declarations_are_errors(
     _entry_points(monkeypatch, _EntryPoint("broken", ImportError("no module named acme_netplex")))
     with pytest.raises(config.ConfigError, match="cannot load the options of 'broken'.*uninstall"):
         config.load()
+
+
+def test_oslo_policy_file_option() -> None:
+    assert config.load().get("oslo_policy", "policy_file") == "policy.yaml"
+    cfg = config.load(text="[oslo_policy]\npolicy_file = /etc/neutron/policy.json\n")
+    assert cfg.get("oslo_policy", "policy_file") == "/etc/neutron/policy.json"
+    assert cfg.unknown == []
