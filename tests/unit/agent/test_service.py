@@ -11,7 +11,6 @@ show? how many passes ran?) rather than checking call sequences.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 import uuid
@@ -22,7 +21,9 @@ import httpx
 import pytest
 
 from netplex.agent.api import FeedCompacted, FeedPage, HostState, HttpServerApi, parse_host_state
+from netplex.agent.backoff import Backoff
 from netplex.agent.cache import Effect, HostCache
+from netplex.agent.events import Changes, Device, Resync
 from netplex.agent.kernel import refresh
 from netplex.agent.linuxbridge import LinuxBridgeConfig, plan_linuxbridge, port_status_linuxbridge
 from netplex.agent.model import (
@@ -37,16 +38,7 @@ from netplex.agent.model import (
 from netplex.agent.monitor import DeviceMonitor, DeviceNews
 from netplex.agent.ops import DetachPort, Op, Plan
 from netplex.agent.reconcile import ApplyResult, Baseline, PortStatus
-from netplex.agent.service import (
-    AgentError,
-    AgentService,
-    Backoff,
-    _Changes,
-    _Device,
-    _Reported,
-    _Reporter,
-    _Resync,
-)
+from netplex.agent.service import AgentError, AgentService
 from netplex.agent.settings import AgentSettings
 from netplex.client import ConnectionFailed, InvalidResponse, Unauthorized
 
@@ -290,7 +282,7 @@ def make_watched_agent(server: FakeServer, backend: FakeBackend,
 
     agent = AgentService(settings(**kw), api_factory=lambda: server, backend=backend,
                          monitors=True, clock=clock, monitor_factory=factory)
-    agent._start_monitors()
+    agent.devices.start()
     return agent, monitors[-1]
 
 
@@ -446,15 +438,15 @@ def test_a_burst_of_changes_costs_one_pass(server: FakeServer) -> None:
     server.add_port(net, HOST)
     backend = FakeBackend()
     agent = make_agent(server, backend)
-    assert agent._full_sync(_Resync("t"))
+    assert agent.resyncs.full_sync(Resync("t"))
     passes = agent.stats().passes
     rev = server.revision
     for i in range(50):
         server.add_port(net, "h2", mac=f"fa:16:3e:01:00:{i:02x}")
     # The watcher delivers them in several pages; the worker drains the queue.
     for chunk in range(0, 50, 10):
-        agent._q.put(_Changes(tuple(server.feed[rev + chunk: rev + chunk + 10])))
-    batch = agent._next_batch(0)
+        agent.events.put(Changes(tuple(server.feed[rev + chunk: rev + chunk + 10])))
+    batch = agent.events.next_batch(0)
     assert len(batch) == 5
     agent.process(batch)
     assert agent.stats().passes == passes + 1
@@ -467,23 +459,23 @@ def test_status_only_changes_cause_no_pass_and_reports_are_not_repeated(server: 
     backend = FakeBackend()
     backend.plug(pid)
     agent = make_agent(server, backend)
-    agent._full_sync(_Resync("t"))
+    agent.resyncs.full_sync(Resync("t"))
     assert server.status_calls == [([pid], [])]
     passes = agent.stats().passes
     # The feed brings back our own status update: no pass, no second report.
-    agent.process([_Changes(tuple(server.feed[-1:]))])
-    agent.process([_Device("tapzzz appeared")])  # a pass, same result
+    agent.process([Changes(tuple(server.feed[-1:]))])
+    agent.process([Device("tapzzz appeared")])  # a pass, same result
     assert agent.stats().passes == passes + 1
     assert server.status_calls == [([pid], [])]
     # Someone (a re-bind) resets the status on the server: reported again.
     server.update_port(pid, **{"binding:host_id": HOST})
-    agent.process([_Changes(tuple(server.feed[-1:]))])
+    agent.process([Changes(tuple(server.feed[-1:]))])
     assert server.status_calls[-1] == ([pid], [])
     assert server.ports[pid]["status"] == "ACTIVE"
     # The device disappears: DOWN, once.
     backend.kernel.delete(tap_name(pid))
-    agent.process([_Device("gone")])
-    agent.process([_Device("gone again")])
+    agent.process([Device("gone")])
+    agent.process([Device("gone again")])
     assert server.status_calls[-1] == ([], [pid]) and len(server.status_calls) == 3
 
 
@@ -525,14 +517,14 @@ def test_server_down_leaves_the_data_plane_alone(server: FakeServer) -> None:
     backend = FakeBackend()
     backend.plug(pid)
     agent = make_agent(server, backend, clock=clock, resync_interval=30)
-    assert agent._full_sync(_Resync("start"))
+    assert agent.resyncs.full_sync(Resync("start"))
     before = backend.kernel.observe()
     server.down = True
     clock.now += 31  # periodic resync due, but the server is gone
     agent.process([])
-    agent.process([_Device("x")])  # a pass from the cache is fine: same desired state
+    agent.process([Device("x")])  # a pass from the cache is fine: same desired state
     assert backend.kernel.observe() == before
-    assert agent.stats().resyncs == 1 and agent._resync_due is not None
+    assert agent.stats().resyncs == 1 and agent.resyncs.due is not None
     server.down = False
     clock.now += 11
     agent.process([])
@@ -583,16 +575,16 @@ def test_older_snapshot_is_ignored_and_reset_cannot_silently_empty_a_host(server
     backend = FakeBackend()
     backend.plug(pid)
     agent = make_agent(server, backend)
-    agent._full_sync(_Resync("start"))
+    agent.resyncs.full_sync(Resync("start"))
     wired = backend.kernel.observe()
     server.snapshot_override = HostState(revision=1)  # older than what we have, and empty
-    assert agent._full_sync(_Resync("periodic"))
+    assert agent.resyncs.full_sync(Resync("periodic"))
     assert backend.kernel.observe() == wired and pid in agent.cache.ports
-    assert agent._full_sync(_Resync("feed reset", reset=True))
+    assert agent.resyncs.full_sync(Resync("feed reset", reset=True))
     assert backend.kernel.observe() == wired and pid in agent.cache.ports
     # Even once the new database's revisions pass ours, "nothing here" stays suspect.
     server.snapshot_override = HostState(revision=agent.cache.revision + 100)
-    assert agent._full_sync(_Resync("periodic"))
+    assert agent.resyncs.full_sync(Resync("periodic"))
     assert backend.kernel.observe() == wired and pid in agent.cache.ports
 
 
@@ -618,7 +610,7 @@ def test_failing_backend_is_retried_with_backoff(server: FakeServer, running: An
     backend.plug(pid)
     backend.broken = "ovs-vswitchd is not running"
     agent = running(make_agent(server, backend))
-    assert agent.stats().passes == 0 and agent._pass_due is not None
+    assert agent.stats().passes == 0 and agent.passes.due is not None
     backend.broken = None
     wait_for(lambda: server.ports[pid]["status"] == "ACTIVE")
 
@@ -675,11 +667,11 @@ def test_a_failed_status_report_is_sent_again_later(server: FakeServer) -> None:
     pid = server.add_port(net, HOST)
     backend = FakeBackend()
     agent = make_agent(server, backend, clock=clock)
-    assert agent._full_sync(_Resync("start"))
+    assert agent.resyncs.full_sync(Resync("start"))
     backend.plug(pid)
     server.down = True
-    agent.process([_Device("tap appeared")])  # wired, but the report fails
-    assert server.ports[pid]["status"] == "DOWN" and agent._report_due is not None
+    agent.process([Device("tap appeared")])  # wired, but the report fails
+    assert server.ports[pid]["status"] == "DOWN" and agent.reports.due is not None
     server.down = False
     agent.process([])  # not due yet: nothing sent
     assert server.ports[pid]["status"] == "DOWN"
@@ -699,7 +691,7 @@ def test_reports_from_the_reporter_thread_keep_the_latest_state(server: FakeServ
     wait_for(lambda: all(server.ports[p]["status"] == "ACTIVE" for p in pids))
     for pid in pids[:10]:
         backend.kernel.delete(tap_name(pid))
-        agent._q.put(_Device(f"{tap_name(pid)} deleted"))  # what the link monitor says
+        agent.events.put(Device(f"{tap_name(pid)} deleted"))  # what the link monitor says
     wait_for(lambda: [server.ports[p]["status"] for p in pids] == ["DOWN"] * 10 + ["ACTIVE"] * 10)
     sent = [p for up, down in server.status_calls for p in up + down]
     assert len(sent) == 30  # each port up once, ten of them down once: nothing repeated
@@ -717,7 +709,7 @@ def test_event_passes_reread_only_devices_others_change_and_resync_reads_all(
     for pid in pids:
         backend.plug(pid)
     agent, monitor = make_watched_agent(server, backend, clock=clock, resync_interval=30)
-    assert agent._full_sync(_Resync("start"))
+    assert agent.resyncs.full_sync(Resync("start"))
     assert backend.observes == 1 and backend.reads == []
     rev = server.revision
     # A remote port, and a port bound here whose device the compute side plugged.
@@ -725,7 +717,7 @@ def test_event_passes_reread_only_devices_others_change_and_resync_reads_all(
     new = server.add_port(net)
     backend.plug(new)
     server.update_port(new, **{"binding:host_id": HOST})
-    agent.process([_Changes(tuple(server.feed[rev:]))])
+    agent.process([Changes(tuple(server.feed[rev:]))])
     assert backend.observes == 1 and backend.reads == [{tap_name(new)}]
     assert backend.kernel.bridge_of(tap_name(new)) == bridge_name(net)
     assert FdbEntry("fa:16:3e:00:00:99", IPS["h2"]) in backend.kernel.fdb["vxlan-1001"]
@@ -733,13 +725,13 @@ def test_event_passes_reread_only_devices_others_change_and_resync_reads_all(
     # The compute side unplugs a VM; the monitor names the device.
     backend.kernel.delete(tap_name(pids[0]))
     monitor.says(tap_name(pids[0]), "deleted")
-    agent.process(agent._next_batch(0))
+    agent.process(agent.events.next_batch(0))
     assert backend.observes == 1 and backend.reads[-1] == {tap_name(pids[0])}
     assert server.ports[pids[0]]["status"] == "DOWN"
     # Drift nobody reports is not seen by event passes ...
     backend.kernel.apply(DetachPort(tap_name(pids[1])))
     monitor.says(tap_name(pids[2]), "appeared")
-    agent.process(agent._next_batch(0))
+    agent.process(agent.events.next_batch(0))
     assert backend.kernel.bridge_of(tap_name(pids[1])) is None
     # ... but the periodic resync reads everything and repairs it.
     clock.now += 31
@@ -754,7 +746,7 @@ def _synced_watched_agent(server: FakeServer) -> tuple[AgentService, FakeMonitor
     backend = FakeBackend()
     backend.plug(pid)
     agent, monitor = make_watched_agent(server, backend)
-    assert agent._full_sync(_Resync("start"))
+    assert agent.resyncs.full_sync(Resync("start"))
     return agent, monitor, backend, pid
 
 
@@ -762,16 +754,16 @@ def test_without_a_running_monitor_every_pass_reads_everything(server: FakeServe
     agent, monitor, backend, pid = _synced_watched_agent(server)
     monitor.running = False  # died: device events may be lost from now on
     backend.kernel.delete(tap_name(pid))
-    agent.process([_Device("re-check")])
+    agent.process([Device("re-check")])
     assert backend.observes == 2 and backend.reads == []
     assert server.ports[pid]["status"] == "DOWN"
 
 
 def test_a_device_event_without_a_name_means_read_everything(server: FakeServer) -> None:
     agent, _, backend, pid = _synced_watched_agent(server)
-    agent.process([_Device("tap pid=1 changed")])
+    agent.process([Device("tap pid=1 changed")])
     assert backend.observes == 2 and backend.reads == []
-    agent.process([_Device("tapx appeared", "tapx")])
+    agent.process([Device("tapx appeared", "tapx")])
     assert backend.observes == 2 and backend.reads == [{"tapx"}]
 
 
@@ -780,50 +772,8 @@ def test_a_failed_pass_means_the_next_one_starts_from_a_fresh_snapshot(
     agent, monitor, backend, pid = _synced_watched_agent(server)
     backend.broken = "ip: cannot fork"
     monitor.says(tap_name(pid), "appeared")
-    agent.process(agent._next_batch(0))
-    assert agent._baseline is None
+    agent.process(agent.events.next_batch(0))
+    assert agent.passes.baseline is None
     backend.broken = None
-    agent.process([_Device("again", tap_name(pid))])
+    agent.process([Device("again", tap_name(pid))])
     assert backend.observes == 2
-
-
-def test_events_that_queued_during_a_pass_are_taken_without_waiting(
-        server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    agent = make_agent(server, coalesce=3600)
-
-    def no_wait(timeout: float | None = None) -> bool:
-        raise AssertionError("waited for more events")
-
-    monkeypatch.setattr(agent._stop, "wait", no_wait)
-    agent._q.put(_Changes(()))
-    agent._q.put(_Device("tapx appeared", "tapx"))
-    assert len(agent._next_batch(0)) == 2
-
-
-def test_reports_overlap_but_never_for_the_same_port(server: FakeServer) -> None:
-    stop = threading.Event()
-    started: queue.Queue[dict[str, bool]] = queue.Queue()
-    release = threading.Event()
-    done: list[_Reported] = []
-
-    def send(_: Any, changes: Mapping[str, bool]) -> None:
-        started.put(dict(changes))
-        release.wait(5)
-
-    reporter = _Reporter(lambda: server, send, done.append, stop)
-    reporter.start()
-    try:
-        reporter.submit({"a": True})
-        assert started.get(timeout=5) == {"a": True}
-        reporter.submit({"a": False, "b": True})
-        # b goes out while the first call is still under way; a waits for it.
-        assert started.get(timeout=5) == {"b": True}
-        assert started.empty()
-        release.set()
-        assert started.get(timeout=5) == {"a": False}
-        wait_for(lambda: len(done) == 3)
-        assert all(r.error is None for r in done)
-    finally:
-        stop.set()
-        release.set()
-        reporter.wake()
