@@ -2,7 +2,8 @@
 
 An attribute map says, per attribute of a resource, what a request may send and
 what a response shows, in the shape of neutron-lib's maps (``allow_post`` /
-``allow_put`` / ``default`` / ``is_visible`` / ``is_filter`` / ``admin_only``).
+``allow_put`` / ``default`` / ``is_visible`` / ``is_filter``); who may set or see an
+attribute is policy (``api/policy.py``), not part of the map.
 Converters turn JSON (and query-string) values into typed values or raise
 :class:`ValueError` with the reason. This module is plain data and pure
 functions, so the core's own resources (``api/attributes.py``) and service
@@ -53,7 +54,6 @@ class Attr:
     filter_convert: Converter | None = None
     is_visible: bool = True
     is_filter: bool = True
-    admin_only: bool = False
 
 
 # -- converters ---------------------------------------------------------------

@@ -5,19 +5,33 @@ from netplex.db.models.binding import PortBinding, PortBindingLevel
 from netplex.db.models.feed import Change, FeedHead
 from netplex.db.models.network import Network, NetworkSegment, SegmentAllocation
 from netplex.db.models.port import IPAllocation, Port
+from netplex.db.models.security_group import (
+    DefaultSecurityGroup,
+    NetworkSecurity,
+    PortSecurity,
+    SecurityGroup,
+    SecurityGroupPortBinding,
+    SecurityGroupRule,
+)
 from netplex.db.models.subnet import Subnet
 from netplex.db.models.tag import Tag
 
 __all__ = [
     "Agent",
     "Change",
+    "DefaultSecurityGroup",
     "FeedHead",
     "IPAllocation",
     "Network",
+    "NetworkSecurity",
     "NetworkSegment",
     "Port",
     "PortBinding",
     "PortBindingLevel",
+    "PortSecurity",
+    "SecurityGroup",
+    "SecurityGroupPortBinding",
+    "SecurityGroupRule",
     "SegmentAllocation",
     "Subnet",
     "Tag",
