@@ -80,18 +80,6 @@ class LinuxBridgeConfig:
     udp_port: int = 4789
     enable_vxlan: bool = True
 
-    @classmethod
-    def from_config(cls, cfg: Any) -> LinuxBridgeConfig:
-        """Build from a :class:`netplex.config.Config` (sections ``linux_bridge``, ``vxlan``)."""
-        return cls(
-            local_ip=cfg.get("vxlan", "local_ip") or None,
-            physical_interface_mappings=dict(
-                cfg.get("linux_bridge", "physical_interface_mappings")),
-            bridge_mappings=dict(cfg.get("linux_bridge", "bridge_mappings")),
-            udp_port=int(cfg.get("vxlan", "udp_dstport")),
-            enable_vxlan=bool(cfg.get("vxlan", "enable_vxlan")),
-        )
-
 
 def _net_bridge(net: NetworkSpec, cfg: LinuxBridgeConfig) -> str:
     physnet = net.physical_network or ""

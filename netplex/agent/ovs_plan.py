@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from netplex.agent.backend_api import PortStatus
 from netplex.agent.l2pop import plan_stale_vxlan, plan_vxlan
@@ -47,17 +46,6 @@ class OvsConfig:
     bridge_mappings: Mapping[str, str] = field(default_factory=dict)
     local_ip: str | None = None
     udp_port: int = 4789
-
-    @classmethod
-    def from_config(cls, cfg: Any) -> OvsConfig:
-        """Build from a :class:`netplex.config.Config` (sections ``ovs``, ``vxlan``)."""
-        return cls(
-            integration_bridge=cfg.get("ovs", "integration_bridge"),
-            datapath_type=cfg.get("ovs", "datapath_type"),
-            bridge_mappings=dict(cfg.get("ovs", "bridge_mappings")),
-            local_ip=cfg.get("ovs", "local_ip") or cfg.get("vxlan", "local_ip") or None,
-            udp_port=int(cfg.get("vxlan", "udp_dstport")),
-        )
 
 
 def patch_port_names(phys_bridge: str) -> tuple[str, str]:

@@ -19,11 +19,12 @@ Every error is printed with a ``next:`` line saying what to check or run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,7 +40,7 @@ from netplex.client import (
     NotFound,
 )
 from netplex.config import Config, ConfigError
-from netplex.vif.attach import Progress
+from netplex.vif.attach import AttachResult, DetachResult, Progress
 from netplex.vif.attach import attach as attach_port
 from netplex.vif.attach import detach as detach_port
 from netplex.vif.binding import VifDefaults, host_id
@@ -56,10 +57,12 @@ from netplex.vif.errors import (
     VifError,
 )
 from netplex.vif.executor import LinuxExecutor
-from netplex.vif.ops import Executor, describe
+from netplex.vif.ops import Executor, Op, describe
 from netplex.vif.registry import PluginRegistry
 
 __all__ = ["ExitCode", "app"]
+
+_R = TypeVar("_R")
 
 app = typer.Typer(
     name="vif",
@@ -253,11 +256,24 @@ def _exit(fail: _Fail) -> None:
     raise typer.Exit(int(fail.code))
 
 
+@dataclass(frozen=True)
+class _Side:
+    """What attach and detach work with: this host, the server, the plugins, the executor."""
+
+    host: str
+    client: Any
+    registry: PluginRegistry
+    defaults: VifDefaults | None
+    executor: Executor
+    progress: Callable[[Progress], None]
+
+
 @contextmanager
 def _compute_side(
-    config: list[Path] | None, host: str | None, url: str | None, state: dict[str, str]
-) -> Iterator[tuple[str, Any, PluginRegistry, VifDefaults | None]]:
-    """What attach and detach share: config, host id, server URL, plugins, a client."""
+    config: list[Path] | None, host: str | None, url: str | None, host_netns: str | None,
+    ovs_db: str | None, state: dict[str, str],
+) -> Iterator[_Side]:
+    """Config, host id, server URL, plugins, a client (closed after), progress on stderr."""
     cfg = _load_config(config)
     state["host"] = the_host = host or host_id(cfg)
     state["url"] = the_url = url or str(cfg.get("agent", "server_url"))
@@ -265,11 +281,33 @@ def _compute_side(
     defaults = _defaults(cfg, registry)
     client = make_client(the_url)
     try:
-        yield the_host, client, registry, defaults
+        with _progress() as reporter:
+            yield _Side(the_host, client, registry, defaults, make_executor(host_netns, ovs_db),
+                        reporter)
     finally:
         close = getattr(client, "close", None)
         if close is not None:
             close()
+
+
+def _command(
+    port: str, config: list[Path] | None, host: str | None, url: str | None,
+    host_netns: str | None, ovs_db: str | None, verbose: bool,
+    flow: Callable[[_Side], _R], ops: Callable[[_R], Sequence[Op]],
+    done: Callable[[_R, str], None],
+) -> None:
+    """The frame of both commands: run ``flow`` on this host, print its ``ops`` (-v), then ``done``."""
+    state: dict[str, str] = {"host": host or "", "url": url or ""}
+
+    def body() -> None:
+        with _compute_side(config, host, url, host_netns, ovs_db, state) as side:
+            result = flow(side)
+        if verbose:
+            for line in describe(ops(result)):
+                err.print(f"  {escape(line)}")
+        done(result, side.host)
+
+    _run(body, port=port, state=state)
 
 
 @app.command()
@@ -289,19 +327,15 @@ def attach(
     verbose: VerboseOpt = False,
 ) -> None:
     """Bind PORT to this host, plug it into namespace VM NETNS, wait until it is ACTIVE."""
-    state: dict[str, str] = {"host": host or "", "url": url or ""}
 
-    def body() -> None:
-        with _compute_side(config, host, url, state) as (the_host, client, registry, defaults), \
-                _progress() as reporter:
-            result = attach_port(
-                client, port, the_host, netns, ifname, host_netns, ovs_db, timeout,
-                reporter, defaults=defaults, wait_active=not no_wait,
-                executor=make_executor(host_netns, ovs_db), registry=registry,
-            )
-        if verbose:
-            for line in describe([*result.host_plan, *result.vm_plan]):
-                err.print(f"  {escape(line)}")
+    def flow(side: _Side) -> AttachResult:
+        return attach_port(
+            side.client, port, side.host, netns, ifname, host_netns, ovs_db, timeout,
+            side.progress, defaults=side.defaults, wait_active=not no_wait,
+            executor=side.executor, registry=side.registry,
+        )
+
+    def done(result: AttachResult, the_host: str) -> None:
         status = result.port.get("status", "?")
         out.print(
             f"port {port} attached: {netns}:{ifname} ({result.vif.vif_type} via "
@@ -309,7 +343,8 @@ def attach(
             soft_wrap=True,
         )
 
-    _run(body, port=port, state=state)
+    _command(port, config, host, url, host_netns, ovs_db, verbose, flow,
+             lambda result: [*result.host_plan, *result.vm_plan], done)
 
 
 @app.command()
@@ -330,19 +365,15 @@ def detach(
     verbose: VerboseOpt = False,
 ) -> None:
     """Unplug PORT from this host and clear its binding:host_id."""
-    state: dict[str, str] = {"host": host or "", "url": url or ""}
 
-    def body() -> None:
-        with _compute_side(config, host, url, state) as (the_host, client, registry, defaults), \
-                _progress() as reporter:
-            result = detach_port(
-                client, port, the_host, host_netns, ovs_db, timeout, reporter,
-                netns=netns, defaults=defaults, wait_down=not no_wait,
-                executor=make_executor(host_netns, ovs_db), registry=registry,
-            )
-        if verbose:
-            for line in describe(list(result.unplugged)):
-                err.print(f"  {escape(line)}")
+    def flow(side: _Side) -> DetachResult:
+        return detach_port(
+            side.client, port, side.host, host_netns, ovs_db, timeout, side.progress,
+            netns=netns, defaults=side.defaults, wait_down=not no_wait,
+            executor=side.executor, registry=side.registry,
+        )
+
+    def done(result: DetachResult, the_host: str) -> None:
         for warning in result.warnings:
             err.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
         state_text = (
@@ -350,4 +381,5 @@ def detach(
         )
         out.print(f"port {port} detached from {the_host}: {state_text}", soft_wrap=True)
 
-    _run(body, port=port, state=state)
+    _command(port, config, host, url, host_netns, ovs_db, verbose, flow,
+             lambda result: list(result.unplugged), done)

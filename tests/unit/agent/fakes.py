@@ -9,7 +9,8 @@ again" must give an empty plan: the convergence property.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 
 from netplex.agent.linuxbridge import LinuxBridgeConfig, plan_linuxbridge
 from netplex.agent.model import (
@@ -18,6 +19,7 @@ from netplex.agent.model import (
     HostDesired,
     LinkState,
     LinuxObserved,
+    NetworkSpec,
     OvsBridgeState,
     OvsObserved,
     OvsPortState,
@@ -46,6 +48,26 @@ from netplex.agent.ops import (
     SetMtu,
 )
 from netplex.agent.ovs_plan import DEAD_VLAN, OvsConfig, plan_openvswitch
+
+# --- shared by the planner tests: four networks, one per kind a host may serve ---
+
+NA = "aaaaaaaa-0000-0000-0000-000000000000"
+NB = "bbbbbbbb-0000-0000-0000-000000000000"
+NF = "ffffffff-0000-0000-0000-000000000000"
+NV = "99999999-0000-0000-0000-000000000000"
+VXA = NetworkSpec(NA, "vxlan", segmentation_id=1001, mtu=1450)
+VXB = NetworkSpec(NB, "vxlan", segmentation_id=1002, mtu=1450)
+FLAT = NetworkSpec(NF, "flat", physical_network="physnet1")
+VLAN = NetworkSpec(NV, "vlan", physical_network="physnet1", segmentation_id=100)
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Until ``cond()`` holds (threads of the agent under test get there in their own time)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.01)
 
 
 class FakeKernel:

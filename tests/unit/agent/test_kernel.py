@@ -10,8 +10,8 @@ from netplex.agent.kernel import advance, apply_kernel, refresh
 from netplex.agent.model import HostDesired, LinkState, LinuxObserved, VxlanInfo
 from netplex.agent.ops import AddFdb, AddVxlan, AttachPort, EnsureBridge, EnsureTag, Op, SetLinkUp
 
-from .fakes import FakeLinuxBridgeHost
-from .test_linuxbridge_plan import FLAT, P1, P2, PB, R2, R3, VLAN, VXA, VXB, desired, host_with_taps
+from .fakes import FLAT, VLAN, VXA, VXB, FakeLinuxBridgeHost
+from .test_linuxbridge import P1, P2, PB, R2, R3, desired, host_with_taps
 
 
 def wiring(observed: LinuxObserved) -> tuple[dict[str, tuple[object, ...]], dict[str, frozenset]]:

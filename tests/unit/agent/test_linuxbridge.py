@@ -14,17 +14,9 @@ from netplex.agent.model import (
 )
 from netplex.agent.ops import AttachPort, DeleteBridge, DeleteLink, DelFdb, DetachPort
 
-from .fakes import FakeLinuxBridgeHost
+from .fakes import FLAT, NA, NB, NF, NV, VLAN, VXA, VXB, FakeLinuxBridgeHost
 
-NA = "aaaaaaaa-0000-0000-0000-000000000000"
-NB = "bbbbbbbb-0000-0000-0000-000000000000"
-NF = "ffffffff-0000-0000-0000-000000000000"
-NV = "99999999-0000-0000-0000-000000000000"
 CFG = LinuxBridgeConfig(local_ip="10.99.0.1", physical_interface_mappings={"physnet1": "eth1"})
-VXA = NetworkSpec(NA, "vxlan", segmentation_id=1001, mtu=1450)
-VXB = NetworkSpec(NB, "vxlan", segmentation_id=1002, mtu=1450)
-FLAT = NetworkSpec(NF, "flat", physical_network="physnet1")
-VLAN = NetworkSpec(NV, "vlan", physical_network="physnet1", segmentation_id=100)
 P1 = PortSpec("p1000000000000", NA, "fa:16:3e:00:00:01", ("10.0.0.1",))
 P2 = PortSpec("p2000000000000", NA, "fa:16:3e:00:00:02", ("10.0.0.2",))
 PB = PortSpec("pb000000000000", NB, "fa:16:3e:00:00:0b", ("10.0.0.1",))

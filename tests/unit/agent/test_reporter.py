@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, cast
 
 from netplex.agent.api import ServerApi
 from netplex.agent.events import Reported
 from netplex.agent.reporter import Reporter
+
+from .fakes import wait_for
 
 
 class _Api:
@@ -18,14 +19,6 @@ class _Api:
 
     def close(self) -> None:
         pass
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 def test_reports_overlap_but_never_for_the_same_port() -> None:

@@ -42,7 +42,7 @@ from netplex.agent.service import AgentError, AgentService
 from netplex.agent.settings import AgentSettings
 from netplex.client import ConnectionFailed, InvalidResponse, Unauthorized
 
-from .fakes import FakeKernel
+from .fakes import FakeKernel, wait_for
 
 HOST = "h1"
 IPS = {"h1": "10.99.0.1", "h2": "10.99.0.2", "h3": "10.99.0.3"}
@@ -284,14 +284,6 @@ def make_watched_agent(server: FakeServer, backend: FakeBackend,
                          monitors=True, clock=clock, monitor_factory=factory)
     agent.devices.start()
     return agent, monitors[-1]
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
 
 
 @pytest.fixture
