@@ -183,7 +183,7 @@ def routes(coll: Collection) -> list[Route]:
         request: Request, pol: CallerPolicy, items: list[dict[str, Any]], fields: list[str] | None
     ) -> list[dict[str, Any]]:
         networks = _Networks(request.app.state.core, Context.admin()) if pol.row_rules(member_name) else None
-        return [pol.view(member_name, i, fields, networks) for i in items]
+        return pol.view_all(member_name, items, fields, networks)
 
     async def list_or_create(request: Request) -> Response:
         ctx, pol = caller(request)
