@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from netplex.core.binding import port_context
+from netplex.core.binding.contexts import port_context
 from netplex.core.mech_api import (
     NetworkContext,
     PortBindingInfo,

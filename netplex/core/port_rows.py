@@ -20,7 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from netplex.core.binding import binding_dict
+from netplex.core.binding.views import binding_dict
 from netplex.core.common import iso, raw_timestamp, tags_among, tags_of
 from netplex.db.base import utcnow
 from netplex.db.engine import Txn
