@@ -52,6 +52,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from netplex.core.agent_config import as_mapping, as_str_tuple
 from netplex.core.segments_model import Segment
 
 if TYPE_CHECKING:
@@ -152,33 +153,6 @@ def describe_segment(segment: Segment) -> str:
     return ":".join(parts)
 
 
-def _as_mapping(value: Any) -> dict[str, str]:
-    """Agents report mappings as a dict; older ones as ``a:b,c:d`` or a list."""
-    if isinstance(value, Mapping):
-        return {str(k): str(v) for k, v in value.items()}
-    items: Sequence[Any]
-    if isinstance(value, str):
-        items = [p for p in value.split(",") if p.strip()]
-    elif isinstance(value, Sequence):
-        items = value
-    else:
-        return {}
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, val = str(item).partition(":")
-        if sep and key.strip():
-            out[key.strip()] = val.strip()
-    return out
-
-
-def _as_str_tuple(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(p.strip() for p in value.split(",") if p.strip())
-    if isinstance(value, Sequence):
-        return tuple(str(v) for v in value)
-    return ()
-
-
 # --- what drivers are told about agents -------------------------------------------
 
 
@@ -211,17 +185,17 @@ class AgentInfo:
     @property
     def bridge_mappings(self) -> dict[str, str]:
         """physical network -> bridge (Open vSwitch, or existing Linux bridges)."""
-        return _as_mapping(self.configurations.get("bridge_mappings"))
+        return as_mapping(self.configurations.get("bridge_mappings"))
 
     @property
     def interface_mappings(self) -> dict[str, str]:
         """physical network -> host interface (Linux bridge agent)."""
-        return _as_mapping(self.configurations.get("interface_mappings"))
+        return as_mapping(self.configurations.get("interface_mappings"))
 
     @property
     def tunnel_types(self) -> tuple[str, ...]:
         """Overlay types the agent terminates, e.g. ``("vxlan",)``."""
-        return _as_str_tuple(self.configurations.get("tunnel_types"))
+        return as_str_tuple(self.configurations.get("tunnel_types"))
 
     @property
     def tunneling_ip(self) -> str | None:

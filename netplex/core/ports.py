@@ -9,31 +9,29 @@ transaction: the service commits the request and then asks the binder.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any, cast
 
 import anyio.to_thread
-from sqlalchemy import ColumnElement, Connection, Table, bindparam, delete, insert, or_, select
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from netplex.core import ipam
 from netplex.core.binding import UNSET, PortBindingService
 from netplex.core.common import check_revision, resolve_project
 from netplex.core.context import Context
 from netplex.core.hooks import ResourceHooks
-from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
+from netplex.core.listing import ListQuery
 from netplex.core.port_addresses import PortAddresses, normalize_mac
-from netplex.core.port_rows import LIST_COLUMNS, PortTable, to_dict
+from netplex.core.port_listing import find_ports
+from netplex.core.port_rows import PortTable, to_dict
 from netplex.core.segments_model import Segment
 from netplex.core.type_manager import TypeManager
 from netplex.db.base import new_id, utcnow
 from netplex.db.engine import Database, Txn
-from netplex.db.models import IPAllocation, Network, Port, PortBinding, Tag
+from netplex.db.models import IPAllocation, Network, Port, Tag
 from netplex.db.prepared import Prepared
 from netplex.errors import (
-    BadRequest,
     InvalidInput,
     MechanismDriverError,
     NetworkNotFound,
@@ -43,22 +41,6 @@ from netplex.errors import (
 
 LOG = logging.getLogger(__name__)
 
-COLUMNS = {
-    "id": Port.id,
-    "name": Port.name,
-    "description": Port.description,
-    "project_id": Port.project_id,
-    "tenant_id": Port.project_id,
-    "network_id": Port.network_id,
-    "mac_address": Port.mac_address,
-    "admin_state_up": Port.admin_state_up,
-    "status": Port.status,
-    "device_id": Port.device_id,
-    "device_owner": Port.device_owner,
-    "revision_number": Port.revision_number,
-    "created_at": Port.created_at,
-    "updated_at": Port.updated_at,
-}
 
 _NETWORKS = cast(Table, Network.__table__)
 _NETWORK_FOR_PORT = Prepared(
@@ -256,49 +238,7 @@ class PortService:
             return self.rows.render_row(conn, self._row(conn, ctx, port_id))
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
-        sql_filters, rest = query.split_filters(COLUMNS)
-        fixed_ip_filters = rest.pop("fixed_ips", None)
-        binding_host = rest.pop("binding:host_id", None)
-        with self.db.read() as s:
-            # Plain rows: for 10,000 ports ORM objects would cost more than the query.
-            stmt = select(*LIST_COLUMNS).where(*filter_clauses(COLUMNS, sql_filters))
-            if not (ctx.is_admin or ctx.is_agent):
-                own_nets = select(Network.id).where(Network.project_id == (ctx.project_id or ""))
-                stmt = stmt.where(or_(Port.project_id == (ctx.project_id or ""), Port.network_id.in_(own_nets)))
-            if binding_host is not None:
-                stmt = stmt.where(
-                    Port.id.in_(
-                        select(PortBinding.port_id).where(
-                            PortBinding.host.in_(binding_host), PortBinding.status == "ACTIVE"
-                        )
-                    )
-                )
-            if fixed_ip_filters:
-                stmt = stmt.where(*self._fixed_ip_clauses(fixed_ip_filters))
-            stmt = paginate(s, stmt, COLUMNS, Port.id, query, resource="port", apply_limit=not rest)
-            items = self.rows.render_rows(s.connection(), s.connection().execute(stmt).all())
-        return finish_in_python(items, rest, query)
-
-    @staticmethod
-    def _fixed_ip_clauses(values: list[Any]) -> list[Any]:
-        """``fixed_ips=ip_address=10.0.0.3`` / ``subnet_id=...`` / ``ip_address_substr=...``."""
-        clauses = []
-        by_key: dict[str, list[str]] = defaultdict(list)
-        for v in values:
-            key, sep, val = str(v).partition("=")
-            if not sep or key not in ("ip_address", "subnet_id", "ip_address_substr"):
-                raise BadRequest(resource="port", msg=f"Invalid fixed_ips filter '{v}'")
-            by_key[key].append(val)
-        for key, vals in by_key.items():
-            cond: ColumnElement[bool]
-            if key == "ip_address":
-                cond = IPAllocation.ip_address.in_([str(ipam.parse_ip(x)) for x in vals])
-            elif key == "subnet_id":
-                cond = IPAllocation.subnet_id.in_(vals)
-            else:
-                cond = or_(*[IPAllocation.ip_address.contains(x) for x in vals])
-            clauses.append(Port.id.in_(select(IPAllocation.port_id).where(cond)))
-        return clauses
+        return find_ports(self.db, self.rows, ctx, query)
 
     # -- update ----------------------------------------------------------------
 

@@ -12,13 +12,15 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from netplex.core import segment_rows
+from netplex.core.segments_model import Segment
 from netplex.core.type_manager import TypeManager
 from netplex.db.base import utcnow
-from netplex.db.models import NetworkSegment
-from netplex.errors import InvalidInput, SegmentNotFound
+from netplex.db.models import NetworkSegment, PortBindingLevel, Subnet
+from netplex.errors import InvalidInput, SegmentInUse, SegmentNotFound
 
 __all__ = [
     "SEGMENT_FIELDS",
@@ -108,7 +110,7 @@ def create_segment(
     network_id = attrs.get("network_id")
     if not isinstance(network_id, str) or not network_id:
         raise InvalidInput(error_message="network_id required")
-    seg = types.create_segment(session, network_id, attrs)
+    seg = _add_segment(session, types, network_id, attrs)
     return get_segment(session, seg.id)
 
 
@@ -137,4 +139,59 @@ def update_segment(
 
 def delete_segment(session: Session, types: TypeManager, segment_id: str) -> None:
     """``DELETE /v2.0/segments/{id}``: releases its id; 409 while it is in use."""
-    types.delete_segment(session, segment_id)
+    _remove_segment(session, types, segment_id)
+
+
+def _add_segment(session: Session, types: TypeManager, network_id: str, attrs: Mapping[str, Any]) -> Segment:
+    """Add a segment to an existing network (``POST /v2.0/segments``).
+
+    ``attrs`` uses the segment resource's keys: ``network_type``
+    (required), ``physical_network``, ``segmentation_id``, ``name``,
+    ``description``. Validated and reserved like a provider segment.
+    """
+    req = types.validate_segment(
+        attrs.get("network_type"), attrs.get("physical_network"),
+        attrs.get("segmentation_id"),
+    )
+    name = attrs.get("name")
+    description = attrs.get("description") or ""
+    for key, value in (("name", name), ("description", description)):
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            raise InvalidInput(error_message=f"{key} must be a string of at most 255 characters")
+    segment_rows.lock_network(session, network_id)
+    with session.begin_nested():
+        return types.reserve(
+            session, network_id, req, index=segment_rows.next_index(session, network_id),
+            name=name, description=description,
+        )
+
+
+def _remove_segment(session: Session, types: TypeManager, segment_id: str) -> None:
+    """Delete a segment (``DELETE /v2.0/segments/{id}``) and release its id.
+
+    SegmentInUse (409) while subnets or port bindings use it, or when it
+    is the network's last static segment (delete the network instead).
+    """
+    seg = segment_rows.get_segment(session, segment_id)
+    if session.execute(select(exists().where(Subnet.segment_id == segment_id))).scalar():
+        raise SegmentInUse(segment_id=segment_id, reason="subnets are associated with it")
+    if session.execute(
+        select(exists().where(PortBindingLevel.segment_id == segment_id))
+    ).scalar():
+        raise SegmentInUse(segment_id=segment_id, reason="ports are bound to it")
+    if not seg.is_dynamic:
+        others = session.execute(
+            select(func.count()).where(
+                NetworkSegment.network_id == seg.network_id,
+                NetworkSegment.is_dynamic.is_(False),
+                NetworkSegment.id != segment_id,
+            )
+        ).scalar_one()
+        if not others:
+            raise SegmentInUse(
+                segment_id=segment_id,
+                reason=f"it is the last segment of network {seg.network_id}",
+            )
+    with session.begin_nested():
+        types.release(session, seg)
+        session.execute(delete(NetworkSegment).where(NetworkSegment.id == segment_id))

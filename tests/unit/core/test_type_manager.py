@@ -33,6 +33,7 @@ from netplex.errors import (
     SegmentNotFound,
     TunnelIdInUse,
 )
+from tests.unit.core.segment_pools import free_count, reap_orphaned_allocations
 
 T = TypeVar("T")
 
@@ -297,7 +298,7 @@ def test_taken_provider_segments_are_409_and_nothing_leaks(db: Database) -> None
     ]
 
     def free() -> dict[str, int]:
-        return run(db, lambda s: {t: tm.free_count(s, t) for t in ("vlan", "vxlan")})
+        return run(db, lambda s: {t: free_count(tm, s, t) for t in ("vlan", "vxlan")})
 
     for taken, error in cases:
         create(db, tm, [taken])
@@ -324,15 +325,15 @@ def test_taken_provider_segments_are_409_and_nothing_leaks(db: Database) -> None
 
 def test_release_network_segments_frees_everything_once(db: Database) -> None:
     tm = manager()
-    free = run(db, lambda s: tm.free_count(s, "vlan", "physnet1"))
+    free = run(db, lambda s: free_count(tm, s, "vlan", "physnet1"))
     segs = create(db, tm, [R("vlan", "physnet1"), R("gre", None, 99999)])
     run(db, lambda s: tm.allocate_dynamic_segment(s, segs[0].network_id, "vlan", "physnet2"))
-    assert run(db, lambda s: tm.free_count(s, "vlan", "physnet1")) == free - 1
+    assert run(db, lambda s: free_count(tm, s, "vlan", "physnet1")) == free - 1
     assert count(db, SegmentAllocation) == 3
     delete_network(db, tm, segs[0].network_id)
     assert count(db, SegmentAllocation) == 0
     assert count(db, NetworkSegment) == 0
-    assert run(db, lambda s: tm.free_count(s, "vlan", "physnet1")) == free
+    assert run(db, lambda s: free_count(tm, s, "vlan", "physnet1")) == free
     run(db, lambda s: tm.release_network_segments(s, segs[0].network_id))  # already gone
 
     # A raw delete (the cascade) leaves allocations behind; the reaper finds them.
@@ -340,7 +341,7 @@ def test_release_network_segments_frees_everything_once(db: Database) -> None:
     lost = create(db, tm, [R("vlan", "physnet1", 102)])[0]
     run(db, lambda s: s.execute(delete(Network).where(Network.id == lost.network_id)))
     assert count(db, NetworkSegment) == 1
-    assert run(db, tm.reap_orphaned_allocations) == 1
+    assert run(db, reap_orphaned_allocations) == 1
     assert run(db, lambda s: s.execute(select(SegmentAllocation.segment_id)).scalars().all()) == [
         kept.id]
 
@@ -518,7 +519,7 @@ def _check_totals(db: Database, results: list[dict[str, int]], rounds: int) -> N
     # The workloads want more than the pools hold, so they must end full.
     assert total["unavailable"] > 0
     assert project_live == POOL
-    assert run(db, lambda s: tm.free_count(s, "vlan") + tm.free_count(s, "vxlan")) == 0
+    assert run(db, lambda s: free_count(tm, s, "vlan") + free_count(tm, s, "vxlan")) == 0
 
 
 def _check_ledger(db: Database) -> None:
