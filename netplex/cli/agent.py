@@ -1,4 +1,4 @@
-"""``netplex agent``: run the host agent (Linux bridge or Open vSwitch) in the foreground.
+"""``netplex agent``: run the host agent (any installed backend: linuxbridge, openvswitch, ...) in the foreground.
 
 Options override the configuration file (Neutron's option names, see
 :mod:`netplex.agent.settings`). The agent never touches the data plane when

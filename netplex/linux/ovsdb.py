@@ -67,7 +67,7 @@ from typing import Any
 from netplex.linux.ovs import decode_ovsdb
 
 __all__ = ["Listener", "OvsdbClient", "OvsdbError", "OvsdbUnavailable", "Replica",
-           "TransactionError"]
+           "TransactionError", "apply_table_updates"]
 
 LOG = logging.getLogger(__name__)
 
@@ -421,7 +421,7 @@ class OvsdbClient:
                 self._apply_updates(params[1], initial=False)
                 self._cond.notify_all()
                 listeners, n = self._listeners, self.connections
-            self._tell(listeners, params[1], False, n)
+            _tell(listeners, params[1], False, n)
             return
         if method is not None:
             return  # other notifications (e.g. "locked") do not concern us
@@ -435,7 +435,7 @@ class OvsdbClient:
                 self.connections += 1
                 self._cond.notify_all()
                 listeners, n = self._listeners, self.connections
-            self._tell(listeners, result or {}, True, n)
+            _tell(listeners, result or {}, True, n)
             return
         with self._cond:
             waiter = self._pending.pop(rid, None) if isinstance(rid, int) else None
@@ -447,29 +447,34 @@ class OvsdbClient:
             waiter.result, waiter.done = result, True
             self._cond.notify_all()
 
-    @staticmethod
-    def _tell(listeners: Sequence[Listener], updates: Mapping[str, Any], initial: bool,
-              connection: int) -> None:
-        for listener in listeners:
-            try:
-                listener(updates, initial, connection)
-            except Exception:  # noqa: BLE001 - a listener's bug must not cut the connection
-                LOG.exception("OVSDB listener %r failed", listener)
-
     def _apply_updates(self, updates: Mapping[str, Any], initial: bool) -> None:
-        """Apply table-updates (RFC 7047 4.1.6) to the replica; caller holds ``_cond``."""
+        """Apply table-updates to the replica; caller holds ``_cond``."""
         if initial:
             self._tables = {t: {} for t in self.columns}
-        for table, rows in updates.items():
-            have = self._tables.setdefault(table, {})
-            for uuid, change in rows.items():
-                new = change.get("new")
-                if new is None:
-                    have.pop(uuid, None)
-                    continue
-                row = {c: decode_ovsdb(v) for c, v in new.items()}
-                old = have.get(uuid)
-                # "modify" carries every monitored column in "new"; merging
-                # keeps us right should a server send only the changed ones.
-                have[uuid] = {**old, **row} if old is not None else row
+        apply_table_updates(self._tables, updates)
         self._version += 1
+
+
+def _tell(listeners: Sequence[Listener], updates: Mapping[str, Any], initial: bool,
+          connection: int) -> None:
+    for listener in listeners:
+        try:
+            listener(updates, initial, connection)
+        except Exception:  # noqa: BLE001 - a listener's bug must not cut the connection
+            LOG.exception("OVSDB listener %r failed", listener)
+
+
+def apply_table_updates(tables: dict[str, dict[str, Row]], updates: Mapping[str, Any]) -> None:
+    """Apply table-updates (RFC 7047 4.1.6) to ``tables`` (table -> uuid -> decoded row)."""
+    for table, rows in updates.items():
+        have = tables.setdefault(table, {})
+        for uuid, change in rows.items():
+            new = change.get("new")
+            if new is None:
+                have.pop(uuid, None)
+                continue
+            row = {c: decode_ovsdb(v) for c, v in new.items()}
+            old = have.get(uuid)
+            # "modify" carries every monitored column in "new"; merging
+            # keeps us right should a server send only the changed ones.
+            have[uuid] = {**old, **row} if old is not None else row
