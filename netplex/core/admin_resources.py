@@ -14,13 +14,12 @@ from typing import Any
 from netplex.core import segments as seg_api
 from netplex.core.agents import AgentService
 from netplex.core.binding import PortBindingService
-from netplex.core.common import bump, check_revision
+from netplex.core.common import check_revision
 from netplex.core.context import Context
 from netplex.core.listing import ListQuery, python_filter
 from netplex.core.networks import NetworkService
 from netplex.core.type_manager import TypeManager
 from netplex.db.engine import Database, Txn
-from netplex.db.models import Network
 from netplex.errors import BadRequest, PolicyNotAuthorized
 
 LOG = logging.getLogger(__name__)
@@ -79,19 +78,11 @@ class SegmentResource:
             for attrs in items:
                 seg = seg_api.create_segment(txn.session, self.types, attrs)
                 txn.record("segment", seg["id"], "create", seg)
-                self._touch_network(txn, seg["network_id"])
+                self.networks.touched(txn, seg["network_id"])
                 out.append(seg)
             return out
 
         return self.db.transaction(fn)
-
-    def _touch_network(self, txn: Txn, network_id: str) -> None:
-        """A network's provider view changed with its segments: new revision, on the feed."""
-        net = txn.session.get(Network, network_id)
-        if net is not None:
-            bump(net)
-            txn.session.flush()
-            txn.record("network", network_id, "update", self.networks.dict_in_session(txn.session, network_id))
 
     def update(
         self, ctx: Context, segment_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
@@ -114,7 +105,7 @@ class SegmentResource:
             check_revision(if_revision, seg["revision_number"])
             seg_api.delete_segment(txn.session, self.types, segment_id)
             txn.record("segment", segment_id, "delete", seg)
-            self._touch_network(txn, seg["network_id"])
+            self.networks.touched(txn, seg["network_id"])
 
         self.db.transaction(fn)
 

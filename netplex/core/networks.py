@@ -136,6 +136,16 @@ class NetworkService:
         """API dicts of ``rows`` as this transaction sees them."""
         return self._dicts(session, rows)
 
+    def touched(self, txn: Txn, network_id: str) -> None:
+        """The network changed through something it shows (tags, segments): new
+        revision, and its new view on the feed."""
+        row = txn.session.get(Network, network_id)
+        if row is None:
+            return
+        bump(row)
+        txn.session.flush()
+        txn.record("network", network_id, "update", self.dict_in_session(txn.session, network_id))
+
     # -- visibility ------------------------------------------------------
 
     visible_clause = staticmethod(visible_clause)

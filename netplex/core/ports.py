@@ -94,6 +94,10 @@ class PortService:
         """API dicts of the ports matching ``where`` (SQL clauses), ordered by id."""
         return self.rows.render_where(conn, *where)
 
+    def touched(self, txn: Txn, port_id: str) -> None:
+        """The port changed through something it shows (tags): new revision, on the feed."""
+        self.rows.port_changed(txn, port_id)
+
     # -- visibility ----------------------------------------------------------
 
     def _visible(self, s: Session, ctx: Context, row: Port) -> bool:

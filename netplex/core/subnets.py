@@ -109,6 +109,15 @@ class SubnetService:
             raise SubnetNotFound(subnet_id=subnet_id)
         return self._dicts(session, [row])[0]
 
+    def touched(self, txn: Txn, subnet_id: str) -> None:
+        """The subnet changed through something it shows (tags): new revision, on the feed."""
+        row = txn.session.get(Subnet, subnet_id)
+        if row is None:
+            return
+        bump(row)
+        txn.session.flush()
+        txn.record("subnet", subnet_id, "update", self.dict_in_session(txn.session, subnet_id))
+
     def _visible(self, session: Session, ctx: Context, row: Subnet) -> bool:
         if ctx.is_admin or row.project_id == ctx.project_id:
             return True

@@ -7,7 +7,6 @@ from typing import Any, Protocol
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from netplex.core.common import bump
 from netplex.core.context import Context
 from netplex.db.engine import Database, Txn
 from netplex.db.models import Tag
@@ -28,7 +27,9 @@ class Tagged(Protocol):
 
     def get_row(self, s: Session, ctx: Context, rid: str) -> Any: ...
 
-    def dict_in_session(self, s: Session, rid: str) -> dict[str, Any]: ...
+    def touched(self, txn: Txn, rid: str) -> None:
+        """The resource changed (its tags): new revision, and its new view on the feed."""
+        ...
 
 
 class TagService:
@@ -92,10 +93,7 @@ class TagService:
             s.execute(delete(Tag).where(Tag.resource_type == collection, Tag.resource_id == rid))
             for t in target:
                 s.add(Tag(resource_type=collection, resource_id=rid, tag=t))
-            bump(row)
-            s.flush()
-            body = self._service(collection).dict_in_session(s, rid)
-            txn.record(collection[:-1], rid, "update", body)
+            self._service(collection).touched(txn, row.id)
             return target
 
         return self.db.transaction(fn)
