@@ -3,7 +3,8 @@
 Port create is the hottest write path, so it issues few statements: one
 read of the network's subnets, one probe per IP family, one MAC probe,
 then the inserts. Binding (choosing a mechanism) never runs inside this
-transaction: the service commits the request and then asks the binder.
+transaction: the service commits the request and then asks the binding
+service (:mod:`netplex.core.binding`).
 """
 
 from __future__ import annotations
