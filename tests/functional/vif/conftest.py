@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from netplex.linux import netns
 from netplex.linux.ovs import OvsInstance
 
 
@@ -31,30 +30,24 @@ def _skip_reason(*tools: str) -> str | None:
 
 
 @pytest.fixture
-def vif_prefix() -> str:
-    """A unique prefix for this test's namespaces (``npv-xxxxxx``)."""
+def prefix() -> str:
+    """This directory's names are ``npv-xxxxxx`` (also for ``make_netns`` of tests/functional)."""
     return f"npv-{uuid.uuid4().hex[:6]}"
 
 
 @pytest.fixture
-def vif_netns(vif_prefix: str) -> Iterator[Callable[[str], str]]:
+def vif_prefix(prefix: str) -> str:
+    """A unique prefix for this test's namespaces (``npv-xxxxxx``)."""
+    return prefix
+
+
+@pytest.fixture
+def vif_netns(make_netns: Callable[[str], str]) -> Callable[[str], str]:
     """Factory: ``vif_netns("h")`` creates namespace ``<prefix>-h``; all deleted afterwards."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    created: list[str] = []
-
-    def make(suffix: str) -> str:
-        name = f"{vif_prefix}-{suffix}"
-        created.append(name)
-        netns.create(name)
-        return name
-
-    try:
-        yield make
-    finally:
-        for name in reversed(created):
-            netns.delete(name)
+    return make_netns
 
 
 @pytest.fixture
