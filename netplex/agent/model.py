@@ -37,6 +37,7 @@ __all__ = [
     "OvsPortState",
     "PortSpec",
     "RemoteEndpoint",
+    "RoutedEndpoint",
     "VxlanInfo",
     "bridge_name",
     "desired_from_api",
@@ -50,6 +51,10 @@ FLOOD_MAC = "00:00:00:00:00:00"
 
 #: Network types a host data plane knows how to build (subject to backend/config).
 KNOWN_TYPES = frozenset({"flat", "vlan", "vxlan", "local"})
+
+#: ``binding:vif_type`` of routed (L3) ports; with ``vif_details.connectivity`` ``l3``
+#: (or no connectivity given) such a port on another host is a :class:`RoutedEndpoint`.
+ROUTED_VIF_TYPE = "tap"
 
 #: vif types that mean "not (successfully) bound", so not a live endpoint.
 _UNBOUND_VIF_TYPES = frozenset({"", "unbound", "binding_failed"})
@@ -120,6 +125,22 @@ class RemoteEndpoint:
         return frozenset(mac.lower() for mac, _ in self.ports)
 
 
+@dataclass(frozen=True, slots=True)
+class RoutedEndpoint:
+    """A routed port bound on another host, on a network with local ports here.
+
+    Routed hosts install a host route to each of ``ips`` with ``host``'s
+    underlay address ``next_hop`` (its agent's ``tunneling_ip``; "" when that
+    host reported none) as the gateway. L2 backends ignore these.
+    """
+
+    port_id: str
+    network_id: str
+    host: str
+    ips: tuple[str, ...] = ()
+    next_hop: str = ""
+
+
 @dataclass(frozen=True)
 class HostDesired:
     """Everything one host's data plane should contain. Build with :func:`desired_from_api`
@@ -129,6 +150,8 @@ class HostDesired:
     networks: tuple[NetworkSpec, ...] = ()
     ports: tuple[PortSpec, ...] = ()
     remotes: tuple[RemoteEndpoint, ...] = ()
+    #: Routed ports of other hosts on this host's networks (see :class:`RoutedEndpoint`).
+    routed_remotes: tuple[RoutedEndpoint, ...] = ()
     _by_id: Mapping[str, NetworkSpec] = field(init=False, repr=False, compare=False)
     # Grouped once: planners ask per network, and a host may have 1,000s of ports.
     _ports_by_net: Mapping[str, tuple[PortSpec, ...]] = field(init=False, repr=False,
@@ -256,7 +279,7 @@ def _is_bound(port: Mapping[str, Any]) -> bool:
 #: change to anything else - ``status`` above all, which every agent report
 #: changes - cannot change any host's desired state.
 DESIRED_PORT_KEYS = frozenset({"id", "network_id", "binding:host_id", "binding:vif_type",
-                               "mac_address", "fixed_ips", "admin_state_up"})
+                               "binding:vif_details", "mac_address", "fixed_ips", "admin_state_up"})
 
 
 def _fixed_ips(port: Mapping[str, Any]) -> tuple[str, ...]:
@@ -287,7 +310,8 @@ def desired_from_api(
     :param networks: network dicts (``id``, ``mtu``, ``provider:*`` or ``segments``).
         Multi-segment networks use their first segment here.
     :param ports: all ports the agent knows about, on any host: local ones
-        become :class:`PortSpec`, remote ones on VXLAN networks feed L2 population.
+        become :class:`PortSpec`, remote ones on VXLAN networks feed L2 population,
+        remote routed ones (vif_type ``tap``) become :class:`RoutedEndpoint`.
     :param tunnel_ips: host -> tunnel endpoint (see :func:`tunnel_ips_from_agents`).
     :param specs: local ports' :class:`PortSpec` by port id, reused and filled in;
         the caller drops a port's entry whenever one of its :data:`DESIRED_PORT_KEYS`
@@ -301,12 +325,17 @@ def desired_from_api(
     nets = {n["id"]: _network_segment(n) for n in networks}
     local: list[PortSpec] = []
     remote: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    routed: list[RoutedEndpoint] = []
     for p in ports:
         net = nets.get(p.get("network_id", ""))
         if net is None or not _is_bound(p):
             continue
         if p["binding:host_id"] == host:
             local.append(_port_spec(p, specs))
+        elif _is_routed(p):
+            other = p["binding:host_id"]
+            routed.append(RoutedEndpoint(port_id=p["id"], network_id=net.network_id, host=other,
+                                         ips=_fixed_ips(p), next_hop=tunnel_ips.get(other, "")))
         elif net.network_type == "vxlan":
             tip = tunnel_ips.get(p["binding:host_id"])
             if tip is None:
@@ -326,4 +355,13 @@ def desired_from_api(
         networks=tuple(nets[nid] for nid in sorted(used)),
         ports=tuple(sorted(local, key=lambda p: p.port_id)),
         remotes=remotes,
+        routed_remotes=tuple(sorted((r for r in routed if r.network_id in used),
+                                    key=lambda r: r.port_id)),
     )
+
+
+def _is_routed(port: Mapping[str, Any]) -> bool:
+    if port.get("binding:vif_type") != ROUTED_VIF_TYPE:
+        return False
+    details = port.get("binding:vif_details") or {}
+    return not isinstance(details, Mapping) or details.get("connectivity", "l3") == "l3"

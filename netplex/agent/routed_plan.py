@@ -1,0 +1,304 @@
+"""Routed (L3, calico-style) hosts: the observed state, the operations, and the pure plan.
+
+For every port bound to this host (admin up) whose tap exists:
+
+* the tap is up; proxy ARP, IPv4 and IPv6 forwarding and proxy NDP are on
+  for it, with no proxy delay (the kernel would otherwise wait up to 0.8 s
+  before each proxied answer);
+* a host route ``ip/32`` (``ip/128``) ``dev tap scope link proto 78`` to
+  each fixed IP, and a permanent neighbour entry ``ip -> port MAC`` on the tap;
+* the **gateway**: each gateway IP of the port's network (from the server's
+  subnets) is a host address (/32, /128 without DAD) on the tap itself, so
+  ARP and NDP for it are answered by the kernel as for any local address and
+  a ping of the gateway is answered by the host. The same address sits on
+  every tap of the network (an anycast gateway: each host is its own router);
+* IPv4 needs nothing more: the VM's subnet is on-link for it, so it ARPs for
+  its peers' addresses and proxy ARP answers for every address the host routes
+  through another device. IPv6 proxy NDP answers only what is listed, so each
+  tap gets a proxy entry for every other IPv6 endpoint of its network (local
+  and remote): O(ports x endpoints per network) entries, fine for the sizes
+  of a lab; a large IPv6 network would rather advertise its prefix off-link.
+
+For every routed port of another host on a network with a local port (feed
+mode): ``ip/32 via <that host's tunneling_ip> proto 78``; IPv6 addresses via
+its IPv6 underlay address (``configurations.tunneling_ip6``, IPv6 routes
+cannot have an IPv4 gateway) when it reported one.
+
+What the plan owns: routes of protocol :data:`ROUTE_PROTO` (nobody else's
+are even read), and on ``tap*`` devices their permanent neighbour entries,
+proxy entries and host addresses. Kernel parameters are set, never reset
+(they go with the tap). Taps themselves belong to the compute side, except
+those the agent made when ``[routed] create_taps`` is on (marked with the
+alias :data:`TAP_ALIAS`), which it deletes again when their port goes.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from netplex.agent.backend_api import PortStatus
+from netplex.agent.model import HostDesired, PortSpec
+from netplex.agent.ops import Op, Plan, SetLinkDown, SetLinkUp
+from netplex.linux.neigh import Neighbour, ProxyEntry
+from netplex.linux.routing import DeviceState, Route
+
+__all__ = [
+    "GLOBAL_SYSCTLS",
+    "ROUTE_PROTO",
+    "TAP_ALIAS",
+    "TAP_PREFIX",
+    "AddAddress",
+    "AddNeighbour",
+    "AddProxy",
+    "AddRoute",
+    "CreateTap",
+    "DelAddress",
+    "DelNeighbour",
+    "DelProxy",
+    "DelRoute",
+    "DeleteTap",
+    "RoutedObserved",
+    "RoutedPlanConfig",
+    "SetSysctl",
+    "plan_routed",
+    "port_status_routed",
+    "tap_sysctls",
+]
+
+#: Routing protocol number of every route the routed agent installs (0x4e, "N"; not in
+#: /etc/iproute2/rt_protos). Observing reads, and the plan removes, only routes of this protocol.
+ROUTE_PROTO = 78
+TAP_PREFIX = "tap"
+#: ``ifalias`` of taps the agent created itself (only those it ever deletes).
+TAP_ALIAS = "netplex-routed"
+
+#: Host-wide parameters a routed host needs (a router, answering NDP for others).
+GLOBAL_SYSCTLS: Mapping[str, str] = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv6.conf.all.forwarding": "1",
+    "net.ipv6.conf.all.proxy_ndp": "1",
+}
+
+
+def tap_sysctls(dev: str) -> dict[str, str]:
+    """Per-tap parameters: proxy ARP/NDP, forwarding, and answers without delay."""
+    return {
+        f"net.ipv4.conf.{dev}.proxy_arp": "1",
+        f"net.ipv4.conf.{dev}.forwarding": "1",
+        f"net.ipv4.neigh.{dev}.proxy_delay": "0",
+        f"net.ipv6.conf.{dev}.forwarding": "1",
+        f"net.ipv6.conf.{dev}.proxy_ndp": "1",
+        f"net.ipv6.neigh.{dev}.proxy_delay": "0",
+    }
+
+
+# --- operations ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetSysctl(Op):
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTap(Op):
+    """A persistent tap for a port whose compute side made none (``create_taps``)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTap(Op):
+    """Delete a tap this agent created (alias :data:`TAP_ALIAS`)."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddRoute(Op):
+    route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class DelRoute(Op):
+    route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class AddNeighbour(Op):
+    entry: Neighbour
+
+
+@dataclass(frozen=True, slots=True)
+class DelNeighbour(Op):
+    entry: Neighbour
+
+
+@dataclass(frozen=True, slots=True)
+class AddProxy(Op):
+    entry: ProxyEntry
+
+
+@dataclass(frozen=True, slots=True)
+class DelProxy(Op):
+    entry: ProxyEntry
+
+
+@dataclass(frozen=True, slots=True)
+class AddAddress(Op):
+    """Host address ``ip`` (/32 or /128) on ``dev``: the gateway, answered by the host."""
+
+    dev: str
+    ip: str
+
+
+@dataclass(frozen=True, slots=True)
+class DelAddress(Op):
+    dev: str
+    ip: str
+
+
+# --- observed state and configuration ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutedObserved:
+    """What a routed host has (only what the plan owns or needs), plus the server facts
+    the change feed does not carry to agents (subnet gateways, IPv6 underlay addresses)."""
+
+    taps: Mapping[str, DeviceState] = field(default_factory=dict)
+    routes: frozenset[Route] = frozenset()
+    neighbours: frozenset[Neighbour] = frozenset()
+    proxies: frozenset[ProxyEntry] = frozenset()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+    #: network id -> gateway IPs of its subnets.
+    gateways: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: host -> its IPv6 underlay address (routed agents' ``configurations.tunneling_ip6``).
+    next_hops6: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RoutedPlanConfig:
+    #: This host's underlay addresses (routes to them would be loops).
+    local_ip: str = ""
+    local_ip6: str = ""
+    #: Create a tap for a bound port that has none (see the module docstring).
+    create_taps: bool = False
+    #: Install other hosts' endpoints (feed mode); off when BGP distributes them.
+    install_remote_routes: bool = True
+
+
+# --- the plan -----------------------------------------------------------------------------
+
+
+def _version(ip: str) -> int:
+    return ipaddress.ip_address(ip).version
+
+
+def _host_prefix(ip: str) -> str:
+    addr = ipaddress.ip_address(ip)
+    return f"{addr}/{addr.max_prefixlen}"
+
+
+@dataclass
+class _Want:
+    routes: set[Route] = field(default_factory=set)
+    neighbours: set[Neighbour] = field(default_factory=set)
+    proxies: set[ProxyEntry] = field(default_factory=set)
+    addresses: set[tuple[str, str]] = field(default_factory=set)
+    sysctls: dict[str, str] = field(default_factory=dict)
+
+
+def _wired(port: PortSpec, observed: RoutedObserved) -> bool:
+    """Whether the plan wires ``port`` now: admin up and its tap exists."""
+    return port.admin_state_up and port.device in observed.taps
+
+
+def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConfig) -> _Want:
+    want = _Want()
+    v6_by_net: dict[str, set[str]] = {}
+    for p in desired.ports:
+        v6_by_net.setdefault(p.network_id, set()).update(ip for ip in p.fixed_ips if _version(ip) == 6)
+    for r in desired.routed_remotes:
+        v6_by_net.setdefault(r.network_id, set()).update(ip for ip in r.ips if _version(ip) == 6)
+    for port in desired.ports:
+        if not _wired(port, observed):
+            continue
+        dev = port.device
+        want.sysctls.update(tap_sysctls(dev))
+        gateways = observed.gateways.get(port.network_id, ())
+        for ip in port.fixed_ips:
+            want.routes.add(Route(_host_prefix(ip), dev=dev))
+            want.neighbours.add(Neighbour(dev, str(ipaddress.ip_address(ip)), port.mac))
+        for gw in gateways:
+            want.addresses.add((dev, str(ipaddress.ip_address(gw))))
+        own = {str(ipaddress.ip_address(ip)) for ip in port.fixed_ips}
+        gws = {str(ipaddress.ip_address(gw)) for gw in gateways}
+        for ip in v6_by_net.get(port.network_id, ()):
+            norm = str(ipaddress.ip_address(ip))
+            if norm not in own and norm not in gws:
+                want.proxies.add(ProxyEntry(dev, norm))
+    if want.sysctls:
+        want.sysctls.update(GLOBAL_SYSCTLS)
+    if cfg.install_remote_routes:
+        local = {r.dst for r in want.routes}
+        for r in desired.routed_remotes:
+            hop6 = observed.next_hops6.get(r.host, "")
+            for ip in r.ips:
+                hop = r.next_hop if _version(ip) == 4 else hop6
+                dst = _host_prefix(ip)
+                if hop and hop not in (cfg.local_ip, cfg.local_ip6) and dst not in local:
+                    want.routes.add(Route(dst, via=hop))
+    return want
+
+
+def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConfig) -> Plan:
+    """Pure: operations that turn ``observed`` into ``desired`` (see the module docstring)."""
+    ops: list[Op] = []
+    wanted_taps = {p.device for p in desired.ports}
+    for port in desired.ports:
+        tap = observed.taps.get(port.device)
+        if tap is None:
+            if cfg.create_taps and port.admin_state_up:
+                ops.append(CreateTap(port.device))
+        elif port.admin_state_up and not tap.up:
+            ops.append(SetLinkUp(port.device))
+        elif not port.admin_state_up and tap.up:
+            ops.append(SetLinkDown(port.device))
+    ops += [DeleteTap(name) for name, tap in sorted(observed.taps.items())
+            if tap.alias == TAP_ALIAS and name not in wanted_taps]
+    want = _desired(desired, observed, cfg)
+    ops += [SetSysctl(k, v) for k, v in sorted(want.sysctls.items()) if observed.sysctls.get(k) != v]
+    # Removals first: a route that moved (new next hop, or now local) is replaced after.
+    ops += [DelRoute(r) for r in sorted(observed.routes - want.routes)]
+    ops += [DelNeighbour(n) for n in sorted(observed.neighbours - want.neighbours)]
+    ops += [DelProxy(p) for p in sorted(observed.proxies - want.proxies)]
+    have_addresses = {(name, ip) for name, tap in observed.taps.items() for ip in tap.addresses}
+    ops += [DelAddress(dev, ip) for dev, ip in sorted(have_addresses - want.addresses)]
+    ops += [AddAddress(dev, ip) for dev, ip in sorted(want.addresses - have_addresses)]
+    ops += [AddNeighbour(n) for n in sorted(want.neighbours - observed.neighbours)]
+    ops += [AddProxy(p) for p in sorted(want.proxies - observed.proxies)]
+    ops += [AddRoute(r) for r in sorted(want.routes - observed.routes)]
+    return Plan(ops=tuple(ops))
+
+
+def port_status_routed(desired: HostDesired, observed: RoutedObserved,
+                       converged: bool = False) -> dict[str, PortStatus]:
+    """Pure: a port is up when its tap is up and (unless ``converged``) its host routes are there."""
+    out: dict[str, PortStatus] = {}
+    for port in desired.ports:
+        tap = observed.taps.get(port.device)
+        if not port.admin_state_up:
+            out[port.port_id] = PortStatus(False, "admin_state_up is false")
+        elif tap is None:
+            out[port.port_id] = PortStatus(False, f"device {port.device} not present")
+        elif not converged and (not tap.up or any(
+                Route(_host_prefix(ip), dev=port.device) not in observed.routes
+                for ip in port.fixed_ips)):
+            out[port.port_id] = PortStatus(False, f"routes to {port.device} not installed")
+        else:
+            out[port.port_id] = PortStatus(True)
+    return out
