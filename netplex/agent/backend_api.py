@@ -190,6 +190,10 @@ class BackendKind(abc.ABC):
     #:
     #:     [project.entry-points."netplex.config_options"]
     #:     routed = "my_package.routed:CONFIG_OPTIONS"   # {"routed": [Opt(...), ...]}
+    #:
+    #: (Inside Netplex the layer table keeps ``netplex.config`` out of ``agent/``, so a
+    #: backend's declaration lives beside its mechanism driver, e.g.
+    #: ``netplex.drivers.mechanisms.routed_options``; the backend reads the values by name.)
     options_section: ClassVar[str | None] = None
 
     def validate(self, settings: AgentSettings) -> None:
