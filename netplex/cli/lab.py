@@ -21,7 +21,7 @@ from rich.table import Table
 
 from netplex.client import ClientError
 from netplex.lab import procs
-from netplex.lab.lab import DEFAULT_DIR, Lab, LabError, Progress, parse_hosts
+from netplex.lab.lab import DEFAULT_DIR, DEFAULT_HOSTS, Lab, LabError, Progress, parse_hosts
 from netplex.lab.matrix import network_colours, render_matrix, render_summary
 from netplex.linux import netns
 
@@ -72,12 +72,15 @@ def _step(title: str) -> Iterator[Progress]:
 @lab_app.command("up")
 def up(
     dir: DirOpt = DEFAULT_DIR,
-    hosts: Annotated[str, typer.Option(help="Host kinds in order, e.g. lb,ovs,ovs or lb,lb,ovs,ovs.")] = "lb,ovs,ovs",
+    hosts: Annotated[str, typer.Option(
+        help="Host kinds in order (lb, ovs, routed), e.g. lb,ovs,ovs or lb,ovs,routed,routed.",
+    )] = ",".join(DEFAULT_HOSTS),
     flat: Annotated[bool, typer.Option(help="Also a flat provider network (physnet1) with a VM per host.")] = False,
     keep_on_failure: Annotated[bool, typer.Option(help="Leave everything in place if a step fails.")] = False,
     prefix: Annotated[str, typer.Option(help="Namespace name prefix.", hidden=True)] = "npl",
 ) -> None:
-    """Start a server, hosts (namespaces) with their agents, two overlapping VXLAN networks and VMs."""
+    """Start a server, hosts (namespaces) with their agents, two overlapping VXLAN networks, a routed
+    network on the routed hosts, and VMs."""
     lab = Lab(dir, prefix=prefix)
     try:
         _preflight()

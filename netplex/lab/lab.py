@@ -75,11 +75,15 @@ __all__ = [
 ]
 
 DEFAULT_DIR = Path("/tmp/netplex-lab")
-DEFAULT_HOSTS = ("lb", "ovs", "ovs")
+DEFAULT_HOSTS = ("lb", "ovs", "ovs", "routed", "routed")
 UNDERLAY_NET = "10.99.0"
+#: Routed hosts also have an IPv6 underlay address: the next hop of their IPv6 endpoints.
+UNDERLAY_NET6 = "fd99::"
 PHYSNET = "physnet1"
 PHYS_BRIDGE = "br-phys1"
-_MECH = {"lb": "linuxbridge", "ovs": "openvswitch"}
+_MECH = {"lb": "linuxbridge", "ovs": "openvswitch", "routed": "routed"}
+#: The routed network of the lab (``local`` type: each routed host routes its VMs' /32s).
+ROUTED_NET = ("net-r", "10.50.0.0/24", "fd50::/64")
 
 Progress = Callable[[str], None]
 
@@ -97,7 +101,8 @@ def parse_hosts(spec: str) -> list[str]:
     kinds = [k.strip().lower() for k in spec.split(",") if k.strip()]
     bad = [k for k in kinds if k not in _MECH]
     if bad:
-        raise LabError(f"unknown host kind(s) {', '.join(bad)}", "use lb and ovs, e.g. --hosts lb,ovs,ovs")
+        raise LabError(f"unknown host kind(s) {', '.join(bad)}",
+                       "use lb, ovs and routed, e.g. --hosts lb,ovs,ovs or lb,ovs,routed,routed")
     if not 1 <= len(kinds) <= 8:
         raise LabError("a lab has 1 to 8 hosts", "e.g. --hosts lb,ovs,ovs")
     return kinds
@@ -110,6 +115,8 @@ class HostRec:
     ns: str
     ip: str
     ovs_dir: str = ""
+    #: IPv6 underlay address (routed hosts).
+    ip6: str = ""
 
     @property
     def mechanism(self) -> str:
@@ -128,6 +135,9 @@ class NetRec:
     cidr: str
     network_type: str = "vxlan"
     segmentation_id: int | None = None
+    #: The IPv6 subnet, if the network has one.
+    subnet6_id: str = ""
+    cidr6: str = ""
 
 
 @dataclass
@@ -139,6 +149,7 @@ class VmRec:
     ip: str
     port_id: str = ""
     mac: str = ""
+    ip6: str = ""
 
 
 @dataclass
@@ -304,7 +315,7 @@ class Lab:
             f"agent_down_time = {self.agent_down_time}\n"
             "api_workers = 1\n"
             "[ml2]\ntype_drivers = local,flat,vlan,vxlan\nproject_network_types = vxlan\n"
-            "mechanism_drivers = openvswitch,linuxbridge\n"
+            "mechanism_drivers = openvswitch,linuxbridge,routed\n"
             "[ml2_type_vxlan]\nvni_ranges = 1000:1999\n"
             "[ml2_type_flat]\nflat_networks = *\n"
             "[ml2_type_vlan]\nnetwork_vlan_ranges = physnet1:100:199\n")
@@ -356,6 +367,9 @@ class Lab:
             _sh("ip", "link", "set", outer, "master", br, "up", ns=underlay)
             _sh("ip", "link", "set", dev, "up", ns=ns)
         netns.run(ns, ["ip", "addr", "replace", f"{ip}/24", "dev", "eth0"])
+        if kind == "routed":
+            host.ip6 = f"{UNDERLAY_NET6}{len(st.hosts) + 1}"
+            netns.run(ns, ["ip", "addr", "replace", f"{host.ip6}/64", "dev", "eth0", "nodad"])
         if kind == "ovs":
             workdir = self.dir / "ovs" / name
             host.ovs_dir = str(workdir)
@@ -377,12 +391,19 @@ class Lab:
             conf.write_text(f"[DEFAULT]\nagent_auth_token = {self.state.token}\n"
                             f"[agent]\nreport_interval = {self.report_interval:g}\n"
                             "resync_interval = 300\n")
-        argv = [*_netplex_argv(), "agent", "--config", str(conf), "--host", host.name,
+        configs = ["--config", str(conf)]
+        if host.kind == "routed":
+            own = self.dir / f"agent-{host.name}.ini"
+            own.write_text(f"[routed]\nroute_distribution = feed\nlocal_ip6 = {host.ip6}\n")
+            configs += ["--config", str(own)]
+        argv = [*_netplex_argv(), "agent", *configs, "--host", host.name,
                 "--mechanism", host.mechanism, "--server", self.url, "--netns", host.ns,
                 "--local-ip", host.ip, "--log-file", str(self.dir / "logs" / f"agent-{host.name}.log")]
         if host.kind == "ovs":
             argv += ["--ovs-db", host.ovs_db or "", "--ovs-rundir", host.ovs_dir,
                      "--bridge-mappings", f"{PHYSNET}:{PHYS_BRIDGE}"]
+        elif host.kind == "routed":
+            pass
         else:
             argv += ["--physical-interface-mappings", f"{PHYSNET}:eth1"]
         return argv
@@ -397,6 +418,10 @@ class Lab:
             return AgentSettings(mechanism="openvswitch", ovs_db=host.ovs_db or "",
                                  ovs_rundir=host.ovs_dir, bridge_mappings={PHYSNET: PHYS_BRIDGE},
                                  **common).with_overrides()
+        if host.kind == "routed":
+            return AgentSettings(mechanism="routed", backend_options={
+                "route_distribution": "feed", "local_ip6": host.ip6, "create_taps": False},
+                **common).with_overrides()
         return AgentSettings(mechanism="linuxbridge",
                              physical_interface_mappings={PHYSNET: "eth1"}, **common).with_overrides()
 
@@ -451,33 +476,39 @@ class Lab:
             return set()
         return {str(a.get("host")) for a in agents if a.get("alive")}
 
-    def create_network(self, name: str, cidr: str, provider: dict[str, Any] | None = None) -> NetRec:
+    def create_network(self, name: str, cidr: str, provider: dict[str, Any] | None = None,
+                       cidr6: str = "") -> NetRec:
         with self.client() as c:
             net = c.create_network({"name": name, **(provider or {})})
             sub = c.create_subnet({"network_id": net["id"], "cidr": cidr, "ip_version": 4,
                                    "name": f"{name}-subnet"})
+            sub6 = c.create_subnet({"network_id": net["id"], "cidr": cidr6, "ip_version": 6,
+                                    "name": f"{name}-subnet6"}) if cidr6 else {"id": ""}
         rec = NetRec(name=name, id=net["id"], subnet_id=sub["id"], cidr=cidr,
                      network_type=str(net.get("provider:network_type") or ""),
-                     segmentation_id=net.get("provider:segmentation_id"))
+                     segmentation_id=net.get("provider:segmentation_id"),
+                     subnet6_id=str(sub6["id"]), cidr6=cidr6)
         self.state.networks[name] = rec
         self.save()
         return rec
 
     def add_vm(self, name: str, host: str, network: str, ip: str,
                progress: Progress | None = None, timeout: float = 60.0,
-               wait_active: bool = True) -> VmRec:
-        """A port with ``ip`` on ``network``, plugged into a new VM namespace on ``host``."""
+               wait_active: bool = True, ip6: str = "") -> VmRec:
+        """A port with ``ip`` (and ``ip6``) on ``network``, plugged into a new VM namespace on ``host``."""
         from netplex.vif.attach import Progress as AttachProgress
         from netplex.vif.attach import attach
 
         st = self.state
         net, h = st.networks[network], st.hosts[host]
         vm = st.vms.get(name) or VmRec(name=name, ns=self.ns_name(name), host=host,
-                                       network=network, ip=ip)
+                                       network=network, ip=ip, ip6=ip6)
         with self.client() as c:
             if not vm.port_id:
-                port = c.create_port({"network_id": net.id, "name": name,
-                                      "fixed_ips": [{"subnet_id": net.subnet_id, "ip_address": ip}]})
+                fixed = [{"subnet_id": net.subnet_id, "ip_address": ip}]
+                if ip6 and net.subnet6_id:
+                    fixed.append({"subnet_id": net.subnet6_id, "ip_address": ip6})
+                port = c.create_port({"network_id": net.id, "name": name, "fixed_ips": fixed})
                 vm.port_id, vm.mac = port["id"], port["mac_address"]
                 with self._mutex:
                     st.vms[name] = vm
@@ -543,6 +574,11 @@ class Lab:
                 n = self.create_network("net-flat", "172.16.0.0/24", {
                     "provider:network_type": "flat", "provider:physical_network": PHYSNET})
                 say("net-flat: flat on physnet1")
+        if self.routed_hosts():
+            with step("routed network (local type, routed hosts only)") as say:
+                rname, cidr, cidr6 = ROUTED_NET
+                self.create_network(rname, cidr, {"provider:network_type": "local"}, cidr6=cidr6)
+                say(f"{rname}: {cidr} + {cidr6}, /32 and /128 routes between the routed hosts")
         plan = self.vm_plan(flat)
         with step(f"{len(plan)} VMs plugged by the VIF library") as say:
             def one(args: tuple[str, str, str, str]) -> None:
@@ -551,7 +587,7 @@ class Lab:
                 def tell(message: str) -> None:
                     say(f"{vm}: {message}")
 
-                self.add_vm(vm, host, net, ip, progress=tell)
+                self.add_vm(vm, host, net, ip, progress=tell, ip6=self.routed_ip6(vm, net, ip))
                 say(f"{vm}: ACTIVE on {host}")
 
             with ThreadPoolExecutor(max_workers=8) as pool:
@@ -567,7 +603,7 @@ class Lab:
         last VM gets an address nobody else has: cross-network pings then show
         both "no answer" and "answered by my own network's VM, not the target".
         """
-        hosts = list(self.state.hosts)
+        hosts = [h for h, rec in self.state.hosts.items() if rec.kind != "routed"]
         n = len(hosts)
         plan = [(f"vm-a{i + 1}", h, "net-a", f"10.0.0.{11 + i}") for i, h in enumerate(hosts)]
         for i, h in enumerate(hosts):
@@ -575,7 +611,20 @@ class Lab:
             plan.append((f"vm-b{i + 1}", h, "net-b", ip))
         if flat:
             plan += [(f"vm-f{i + 1}", h, "net-flat", f"172.16.0.{11 + i}") for i, h in enumerate(hosts)]
+        # Routed hosts serve only the routed network (VXLAN is not routed), one VM each.
+        plan += [(f"vm-r{i + 1}", h, ROUTED_NET[0], f"10.50.0.{11 + i}")
+                 for i, h in enumerate(self.routed_hosts())]
         return plan
+
+    def routed_hosts(self) -> list[str]:
+        return [h for h, rec in self.state.hosts.items() if rec.kind == "routed"]
+
+    @staticmethod
+    def routed_ip6(vm: str, network: str, ip: str) -> str:
+        """The IPv6 address of a routed-network VM (same host part as its IPv4 one)."""
+        if network != ROUTED_NET[0]:
+            return ""
+        return f"{ROUTED_NET[2].split('/')[0]}{ip.rsplit('.', 1)[1]}"
 
     def vm_infos(self) -> list[VmInfo]:
         st = self.state
@@ -653,6 +702,8 @@ class Lab:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+        for own in self.dir.glob("agent-*.ini"):  # routed hosts' own sections
+            own.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             self.dir.rmdir()  # only if empty
 

@@ -13,6 +13,16 @@ self    the target has the source's own address (not tested)
 ======  ==========================================================
 
 Expected: ``ok`` within a network, anything but ``ok`` across networks.
+
+A routed VM (kind ``routed``) has no L2 neighbour but its host: every
+address it reaches is answered, at the MAC level, by its host's tap (proxy
+ARP). Its pings are therefore judged by address: a reply to an address that
+exactly one VM of the lab holds came from that VM (the routed network's
+addresses overlap nobody's); a reply to an address several VMs hold is
+``other``. Routed VMs and L2 VMs are on different networks with no router
+between them, so they are expected to be isolated - and are (the routed
+host has no route to the L2 networks' subnets, the L2 VMs none to the
+routed one).
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ class VmInfo:
     name: str
     ns: str
     host: str
-    kind: str  # "lb" | "ovs"
+    kind: str  # "lb" | "ovs" | "routed"
     network: str
     ip: str
     mac: str
@@ -62,7 +72,7 @@ class Cell:
     def category(self) -> str:
         if self.src.host == self.dst.host:
             return "same host"
-        names = {"lb": "LB", "ovs": "OVS"}
+        names = {"lb": "LB", "ovs": "OVS", "routed": "routed"}
         return "-".join(sorted(names.get(k, k) for k in (self.src.kind, self.dst.kind)))
 
 
@@ -83,6 +93,9 @@ def ping_from(vm: VmInfo, ip: str, count: int = 3) -> tuple[bool, str | None]:
 def run_matrix(vms: Sequence[VmInfo], ping: PingFn = ping_from, workers: int = 16) -> list[Cell]:
     """Every ordered pair of distinct VMs, pinged in parallel."""
     by_mac = {vm.mac.lower(): vm for vm in vms}
+    holders: dict[str, list[VmInfo]] = {}
+    for vm in vms:
+        holders.setdefault(vm.ip, []).append(vm)
 
     def one(pair: tuple[VmInfo, VmInfo]) -> Cell:
         src, dst = pair
@@ -90,6 +103,12 @@ def run_matrix(vms: Sequence[VmInfo], ping: PingFn = ping_from, workers: int = 1
             return Cell(src, dst, "self")
         replied, mac = ping(src, dst.ip)
         who = by_mac.get((mac or "").lower())
+        if src.kind == "routed" and who is None:
+            # The MAC is the host's (L3 hop): who answered is known by address only.
+            only = holders[dst.ip]
+            if replied and len(only) == 1:
+                return Cell(src, dst, "ok", dst.name)
+            return Cell(src, dst, "other", "?") if replied else Cell(src, dst, "none")
         if replied and who is not None and who.name == dst.name:
             return Cell(src, dst, "ok", dst.name)
         if replied or (mac and who is not None and who.name != dst.name):
@@ -150,7 +169,7 @@ def render_summary(cells: Sequence[Cell]) -> tuple[Table, bool]:
     table = Table(title="connectivity by host pair", title_justify="left")
     for col in ("hosts", "same network: reached", "different networks: isolated"):
         table.add_column(col)
-    order = ["LB-LB", "OVS-OVS", "LB-OVS", "same host"]
+    order = ["LB-LB", "OVS-OVS", "LB-OVS", "routed-routed", "LB-routed", "OVS-routed", "same host"]
     for cat in sorted(cats, key=lambda k: order.index(k) if k in order else 99):
         same, same_ok, cross, cross_ok = cats[cat]
         table.add_row(cat, _ratio(same_ok, same), _ratio(cross_ok, cross))

@@ -74,7 +74,9 @@ def test_lab_up_ping_status_down_leaves_nothing(lab_dir: tuple[Path, str]) -> No
     same = [c for c in cells if c.expected]
     cross = [c for c in cells if not c.expected and c.result != "self"]
     assert same and all(c.result == "ok" for c in same)
-    assert {c.category for c in same} >= {"LB-OVS", "OVS-OVS"}
+    assert {c.category for c in same} >= {"LB-OVS", "OVS-OVS", "routed-routed"}
+    # Routed and L2 networks have no router between them: isolated both ways.
+    assert {c.category for c in cross} >= {"LB-routed", "OVS-routed"}
     # Overlapping addresses: some cross-network pings are answered, by the
     # source's own network, never by the target.
     assert cross and all(c.result in ("none", "other") for c in cross)

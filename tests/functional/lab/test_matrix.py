@@ -43,3 +43,24 @@ def test_a_leak_between_networks_fails() -> None:
     assert cell(cells, A1, B2).result == "ok" and not cell(cells, A1, B2).good
     _, ok = render_summary(cells)
     assert not ok
+
+
+R1 = VmInfo("vm-r1", "ns5", "host-routed1", "routed", "net-r", "10.50.0.11", "fa:16:3e:00:00:05")
+R2 = VmInfo("vm-r2", "ns6", "host-routed2", "routed", "net-r", "10.50.0.12", "fa:16:3e:00:00:06")
+HOST_MAC = "00:61:fe:ed:ca:fe"
+
+
+def routed_network(src: VmInfo, ip: str) -> tuple[bool, str | None]:
+    """Routed VMs reach each other through their hosts (the host's MAC answers ARP)."""
+    if src.kind == "routed":
+        return (ip in (R1.ip, R2.ip), HOST_MAC if ip in (R1.ip, R2.ip) else None)
+    return isolated_network(src, ip)
+
+
+def test_routed_vms_are_judged_by_address_and_isolated_from_l2_networks() -> None:
+    cells = run_matrix([*VMS, R1, R2], routed_network)
+    assert cell(cells, R1, R2).result == "ok" and cell(cells, R1, R2).category == "routed-routed"
+    assert cell(cells, R1, A1).result == "none" and cell(cells, A1, R1).result == "none"
+    assert cell(cells, A1, R1).category == "LB-routed"
+    _, ok = render_summary(cells)
+    assert ok

@@ -1,0 +1,130 @@
+"""Routed (calico-style) hosts end to end: a real server, two routed agents, VMs plugged as taps.
+
+Two routed hosts (namespaces on the lab's bridge underlay, IPv4 + IPv6), a
+``local`` network with an IPv4 and an IPv6 subnet, VMs plugged by the VIF
+library's ``tap`` plugin (vif_type ``tap``, nothing routed-specific on the
+compute side). Route distribution ``feed``: each agent installs the other
+host's endpoints from the change feed. Every name starts with ``npr-<6 hex>``;
+everything is removed afterwards, whatever happens.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from netplex.agent.model import tap_name
+from netplex.agent.routed_plan import ROUTE_PROTO
+from netplex.lab.lab import Lab
+from netplex.linux import netns
+from netplex.linux.neigh import read_neighbours
+from netplex.linux.routing import read_devices, read_routes
+
+pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
+
+CIDR, CIDR6 = "10.60.0.0/24", "fd60::/64"
+GW, GW6 = "10.60.0.1", "fd60::1"
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"not converged after {timeout:g}s: {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    root = Path(tempfile.mkdtemp(prefix="npr-"))
+    lab = Lab(root / "lab", prefix=f"npr-{uuid.uuid4().hex[:6]}", report_interval=2, agent_down_time=15)
+    try:
+        lab.init()
+        lab.start_server()
+        lab.add_underlay()
+        for name in ("host-r1", "host-r2"):
+            lab.add_host(name, "routed")
+            lab.start_agent(name)
+        lab.wait_agents()
+        lab.create_network("net", CIDR, {"provider:network_type": "local"}, cidr6=CIDR6)
+        lab.add_vm("vm-1", "host-r1", "net", "10.60.0.11", ip6="fd60::11")
+        lab.add_vm("vm-2", "host-r2", "net", "10.60.0.12", ip6="fd60::12")
+        yield lab
+    finally:
+        if os.environ.get("NETPLEX_TEST_SHOW_LOGS"):
+            for log in sorted((lab.dir / "logs").glob("*.log")):
+                print(f"==== {log.name}\n{log.read_text()[-3000:]}")
+        lab.down()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def vm_ns(lab: Lab, vm: str) -> str:
+    return lab.state.vms[vm].ns
+
+
+def host_ns(lab: Lab, host: str) -> str:
+    return lab.state.hosts[host].ns
+
+
+def pings(lab: Lab, vm: str, ip: str) -> bool:
+    # IPv6: the VM's own address may still be in DAD right after plugging; allow a few seconds.
+    return netns.run(vm_ns(lab, vm), ["ping", "-c", "1", "-W", "1", "-w", "6", ip],
+                     check=False, timeout=15).returncode == 0
+
+
+def routes(lab: Lab, host: str) -> set[tuple[str, str | None, str | None]]:
+    return {(r.dst, r.dev, r.via) for r in read_routes(host_ns(lab, host), ROUTE_PROTO)}
+
+
+def test_ports_bind_as_tap_and_go_active(lab: Lab) -> None:
+    with lab.client() as c:
+        for vm in ("vm-1", "vm-2"):
+            p = c.get_port(lab.state.vms[vm].port_id)
+            assert p["binding:vif_type"] == "tap" and p["status"] == "ACTIVE"
+            assert p["binding:vif_details"]["connectivity"] == "l3"
+
+
+@pytest.mark.parametrize("src,dst", [("vm-1", "10.60.0.12"), ("vm-2", "10.60.0.11"),
+                                     ("vm-1", "fd60::12"), ("vm-2", "fd60::11"),
+                                     ("vm-1", GW), ("vm-2", GW6)])
+def test_vms_reach_each_other_and_the_gateway_v4_and_v6(lab: Lab, src: str, dst: str) -> None:
+    assert pings(lab, src, dst)
+
+
+def test_each_host_routes_local_vms_via_the_tap_and_remote_ones_via_the_other_host(lab: Lab) -> None:
+    st = lab.state
+    tap1, tap2 = tap_name(st.vms["vm-1"].port_id), tap_name(st.vms["vm-2"].port_id)
+    r1, r2 = st.hosts["host-r1"], st.hosts["host-r2"]
+    assert routes(lab, "host-r1") == {("10.60.0.11/32", tap1, None), ("fd60::11/128", tap1, None),
+                                      ("10.60.0.12/32", None, r2.ip), ("fd60::12/128", None, r2.ip6)}
+    assert routes(lab, "host-r2") == {("10.60.0.12/32", tap2, None), ("fd60::12/128", tap2, None),
+                                      ("10.60.0.11/32", None, r1.ip), ("fd60::11/128", None, r1.ip6)}
+    # The VM's peer is answered by its host's tap (an L3 hop, no L2 adjacency).
+    assert pings(lab, "vm-1", "10.60.0.12")
+    out = netns.run(vm_ns(lab, "vm-1"), ["ip", "neigh", "show", "10.60.0.12"]).stdout
+    host_mac = read_devices(host_ns(lab, "host-r1"), "tap")[tap1].address
+    assert host_mac in out and st.vms["vm-2"].mac not in out
+
+
+def test_deleting_a_port_removes_its_routes_everywhere(lab: Lab) -> None:
+    vm = lab.add_vm("vm-3", "host-r2", "net", "10.60.0.13", ip6="fd60::13")
+    tap3 = tap_name(vm.port_id)
+    wait_for(lambda: ("10.60.0.13/32", None, lab.state.hosts["host-r2"].ip) in routes(lab, "host-r1"),
+             what="host-r1 learns vm-3")
+    assert pings(lab, "vm-1", "10.60.0.13") and pings(lab, "vm-3", "fd60::11")
+    lab.remove_vm("vm-3")
+    wait_for(lambda: not any(d.startswith(("10.60.0.13/", "fd60::13/")) for d, _, _ in routes(lab, "host-r1")),
+             what="host-r1 forgets vm-3")
+    wait_for(lambda: not any(d.startswith(("10.60.0.13/", "fd60::13/")) for d, _, _ in routes(lab, "host-r2")),
+             what="host-r2 forgets vm-3")
+    assert tap3 not in lab.links("host-r2")
+    assert not [n for n in read_neighbours(host_ns(lab, "host-r2"), "tap") if n.dev == tap3]
+    # The others are untouched.
+    assert pings(lab, "vm-1", "10.60.0.12") and pings(lab, "vm-2", "fd60::11")
