@@ -34,6 +34,7 @@ alias :data:`TAP_ALIAS`), which it deletes again when their port goes.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -194,13 +195,22 @@ class RoutedPlanConfig:
 # --- the plan -----------------------------------------------------------------------------
 
 
+# Parsing addresses is most of a plan's time on a host with 10,000 remote endpoints;
+# the same addresses come back every pass, so each is parsed once.
+@functools.lru_cache(maxsize=1 << 17)
+def _norm(ip: str) -> tuple[str, int]:
+    """(canonical text, version) of an address, as the kernel prints it."""
+    addr = ipaddress.ip_address(ip)
+    return str(addr), addr.version
+
+
 def _version(ip: str) -> int:
-    return ipaddress.ip_address(ip).version
+    return _norm(ip)[1]
 
 
 def _host_prefix(ip: str) -> str:
-    addr = ipaddress.ip_address(ip)
-    return f"{addr}/{addr.max_prefixlen}"
+    text, version = _norm(ip)
+    return f"{text}/{32 if version == 4 else 128}"
 
 
 @dataclass
@@ -232,13 +242,13 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
         gateways = observed.gateways.get(port.network_id, ())
         for ip in port.fixed_ips:
             want.routes.add(Route(_host_prefix(ip), dev=dev))
-            want.neighbours.add(Neighbour(dev, str(ipaddress.ip_address(ip)), port.mac))
+            want.neighbours.add(Neighbour(dev, _norm(ip)[0], port.mac))
         for gw in gateways:
-            want.addresses.add((dev, str(ipaddress.ip_address(gw))))
-        own = {str(ipaddress.ip_address(ip)) for ip in port.fixed_ips}
-        gws = {str(ipaddress.ip_address(gw)) for gw in gateways}
+            want.addresses.add((dev, _norm(gw)[0]))
+        own = {_norm(ip)[0] for ip in port.fixed_ips}
+        gws = {_norm(gw)[0] for gw in gateways}
         for ip in v6_by_net.get(port.network_id, ()):
-            norm = str(ipaddress.ip_address(ip))
+            norm = _norm(ip)[0]
             if norm not in own and norm not in gws:
                 want.proxies.add(ProxyEntry(dev, norm))
     if want.sysctls:
@@ -253,6 +263,10 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
                 if hop and hop not in (cfg.local_ip, cfg.local_ip6) and dst not in local:
                     want.routes.add(Route(dst, via=hop))
     return want
+
+
+def _route_key(r: Route) -> tuple[str, str, str]:
+    return r.dst, r.dev or "", r.via or ""
 
 
 def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConfig) -> Plan:
@@ -273,7 +287,7 @@ def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanC
     want = _desired(desired, observed, cfg)
     ops += [SetSysctl(k, v) for k, v in sorted(want.sysctls.items()) if observed.sysctls.get(k) != v]
     # Removals first: a route that moved (new next hop, or now local) is replaced after.
-    ops += [DelRoute(r) for r in sorted(observed.routes - want.routes)]
+    ops += [DelRoute(r) for r in sorted(observed.routes - want.routes, key=_route_key)]
     ops += [DelNeighbour(n) for n in sorted(observed.neighbours - want.neighbours)]
     ops += [DelProxy(p) for p in sorted(observed.proxies - want.proxies)]
     have_addresses = {(name, ip) for name, tap in observed.taps.items() for ip in tap.addresses}
@@ -281,7 +295,7 @@ def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanC
     ops += [AddAddress(dev, ip) for dev, ip in sorted(want.addresses - have_addresses)]
     ops += [AddNeighbour(n) for n in sorted(want.neighbours - observed.neighbours)]
     ops += [AddProxy(p) for p in sorted(want.proxies - observed.proxies)]
-    ops += [AddRoute(r) for r in sorted(want.routes - observed.routes)]
+    ops += [AddRoute(r) for r in sorted(want.routes - observed.routes, key=_route_key)]
     return Plan(ops=tuple(ops))
 
 
