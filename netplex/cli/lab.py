@@ -7,6 +7,7 @@ Needs root, ``ip`` and Open vSwitch (``ovsdb-server``, ``ovs-vswitchd``).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -118,11 +119,19 @@ def up(
 
 
 @lab_app.command("status")
-def status(dir: DirOpt = DEFAULT_DIR) -> None:
+def status(
+    dir: DirOpt = DEFAULT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the lab as one JSON object.")] = False,
+) -> None:
     """Show the lab's processes, hosts, networks and VMs, live from the server."""
     lab = Lab(dir)
     if not lab.exists:
+        if as_json:
+            raise _fail(LabError(f"no lab in {lab.dir}", "start one with: netplex lab up"))
         _no_lab(lab)
+        return
+    if as_json:
+        print(json.dumps(lab.describe(), indent=1))
         return
     try:
         _print_topology(lab)
@@ -132,6 +141,24 @@ def status(dir: DirOpt = DEFAULT_DIR) -> None:
     missing = [ns for ns in lab.state.namespaces if ns not in gone]
     if missing:
         err.print(f"[yellow]warning:[/] namespaces missing: {', '.join(missing)}")
+
+
+@lab_app.command("exec", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def exec_(
+    name: Annotated[str, typer.Argument(help="A VM (vm-a1) or host (host-lb1) of the lab.")],
+    command: Annotated[list[str], typer.Argument(help="The command, after --.")],
+    dir: DirOpt = DEFAULT_DIR,
+) -> None:
+    """Run a command inside a VM's or host's namespace: netplex lab exec vm-r1 -- ping 10.50.0.12."""
+    lab = Lab(dir)
+    try:
+        ns = lab.namespace_of(name)
+    except LabError as exc:
+        raise _fail(exc) from None
+    proc = netns.run(ns, command, check=False, timeout=3600)
+    out.file.write(proc.stdout)
+    err.file.write(proc.stderr)
+    raise typer.Exit(proc.returncode)
 
 
 @lab_app.command("ping")

@@ -632,6 +632,33 @@ class Lab:
                        network=v.network, ip=v.ip, mac=v.mac)
                 for v in sorted(st.vms.values(), key=lambda v: (v.network, v.name))]
 
+    def describe(self) -> dict[str, Any]:
+        """The lab as one JSON-able object (``netplex lab status --json``; keys are only ever added)."""
+        st = self.state
+        routed_nets = {v.network for v in st.vms.values() if st.hosts[v.host].kind == "routed"}
+        return {
+            "endpoint": self.url,
+            "hosts": [{"name": h.name, "kind": h.kind, "mechanism": h.mechanism, "namespace": h.ns,
+                       "underlay_ip": h.ip, "underlay_ip6": h.ip6} for h in st.hosts.values()],
+            "networks": [{"name": n.name, "id": n.id,
+                          "kind": "routed" if n.name in routed_nets else n.network_type,
+                          "network_type": n.network_type, "cidr": n.cidr, "cidr6": n.cidr6}
+                         for n in st.networks.values()],
+            "vms": [{"name": v.name, "host": v.host, "mechanism": st.hosts[v.host].mechanism,
+                     "network": v.network, "ip": v.ip, "ip6": v.ip6, "mac": v.mac,
+                     "port_id": v.port_id, "namespace": v.ns} for v in st.vms.values()],
+        }
+
+    def namespace_of(self, name: str) -> str:
+        """The namespace of VM or host ``name`` (LabError naming the choices if there is none)."""
+        st = self.state
+        if name in st.vms:
+            return st.vms[name].ns
+        if name in st.hosts:
+            return st.hosts[name].ns
+        raise LabError(f"no VM or host called {name!r}",
+                       f"one of: {', '.join([*st.vms, *st.hosts]) or '(none)'}")
+
     def matrix(self) -> list[Cell]:
         return run_matrix(self.vm_infos())
 

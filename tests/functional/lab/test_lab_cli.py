@@ -7,6 +7,7 @@ and no file behind, even after the server and an agent were SIGKILLed.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -84,6 +85,16 @@ def test_lab_up_ping_status_down_leaves_nothing(lab_dir: tuple[Path, str]) -> No
 
     st = netplex("lab", "status", "--dir", str(d))
     assert st.returncode == 0 and "ACTIVE" in st.stdout and "host-ovs2" in st.stdout
+    js = json.loads(netplex("lab", "status", "--dir", str(d), "--json").stdout)
+    assert js["endpoint"] == lab.url
+    assert {"name", "kind", "namespace", "underlay_ip"} <= set(js["hosts"][0])
+    assert {"name", "id", "kind"} <= set(js["networks"][0])
+    assert {"name", "host", "mechanism", "network", "ip", "port_id", "namespace"} <= set(js["vms"][0])
+    assert {n["kind"] for n in js["networks"]} == {"vxlan", "routed"}
+    r2 = next(v for v in js["vms"] if v["name"] == "vm-r2")
+    ran = netplex("lab", "exec", "--dir", str(d), "vm-r1", "--", "ping", "-c", "1", "-W", "2", r2["ip"])
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert netplex("lab", "exec", "--dir", str(d), "vm-nope", "--", "true").returncode == 1
     again = netplex("lab", "ping", "--dir", str(d))
     assert again.returncode == 0 and "PASS" in again.stdout
 
