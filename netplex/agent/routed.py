@@ -11,8 +11,12 @@ Options are the ``[routed]`` section, declared in
 :mod:`netplex.drivers.mechanisms.routed_options` (the agent may not import
 the configuration module) and read here by name from ``settings.backend_options``.
 Route distribution ``feed`` (the default) installs the other routed hosts'
-endpoints from the change feed; ``bgp`` is not built yet and refused at
-start-up.
+endpoints from the change feed; ``bgp`` leaves that to a BIRD 2 daemon the
+agent starts in the host's namespace (:mod:`netplex.agent.routed_bird`):
+the agent writes its config, reloads it with ``birdc configure`` when it
+changed, and starts it when it is not running; it never stops it (a
+restarting agent keeps the host's routes), ``netplex lab down`` or the
+operator does, by the PID in its work directory.
 
 Two facts a routed host needs are not in the agents' change feed: the
 gateway IPs of its networks' subnets and the other hosts' IPv6 underlay
@@ -23,14 +27,19 @@ server cannot be asked, the last answer is kept.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import shutil
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from netplex.agent.backend_api import ApplyResult, Backend, BackendKind, PortStatus, SettingsError
 from netplex.agent.model import HostDesired
 from netplex.agent.monitor import DeviceMonitor, DeviceNews, LinkMonitor
 from netplex.agent.ops import Op, Plan, SetLinkDown, SetLinkUp
+from netplex.agent.routed_bird import BgpSettings, render_bird_config
 from netplex.agent.routed_plan import (
     GLOBAL_SYSCTLS,
     ROUTE_PROTO,
@@ -48,6 +57,7 @@ from netplex.agent.routed_plan import (
     DelRoute,
     RoutedObserved,
     RoutedPlanConfig,
+    RunBird,
     SetSysctl,
     plan_routed,
     port_status_routed,
@@ -55,6 +65,7 @@ from netplex.agent.routed_plan import (
 )
 from netplex.agent.settings import AgentSettings
 from netplex.client import ClientError, NeutronClient
+from netplex.linux import bird as birdd
 from netplex.linux.neigh import neigh_line, proxy_line, read_neighbours, read_proxies
 from netplex.linux.routing import (
     address_line,
@@ -201,15 +212,47 @@ def apply_routed(netns: str | None, ops: Sequence[Op]) -> ApplyResult:
 # --- the backend --------------------------------------------------------------------------
 
 
+class BirdDaemon:
+    """The host's own BIRD (BGP mode): its files, and how to run it."""
+
+    def __init__(self, files: birdd.BirdFiles, netns: str | None, bird: str = "bird",
+                 birdc: str = "birdc") -> None:
+        self.files = files
+        self.netns = netns
+        self.bird = bird
+        self.birdc = birdc
+
+    def running_config(self) -> str | None:
+        if birdd.running_pid(self.files) is None:
+            return None
+        try:
+            return self.files.conf.read_text()
+        except OSError:
+            return ""
+
+    def run(self, config: str) -> None:
+        """Write ``config``; reload the running daemon, or start one (BirdError on failure)."""
+        self.files.workdir.mkdir(parents=True, exist_ok=True)
+        tmp = self.files.conf.with_suffix(".tmp")
+        tmp.write_text(config)
+        os.replace(tmp, self.files.conf)
+        if birdd.running_pid(self.files) is not None:
+            birdd.configure(self.files, birdc_path=self.birdc)
+        else:
+            birdd.start(self.files, self.netns, bird=self.bird)
+
+
 class RoutedBackend(Backend[RoutedObserved]):
     """The routed data plane of one host (network namespace ``netns``; None = current)."""
 
     name = "routed"
 
-    def __init__(self, config: RoutedPlanConfig, facts: ServerFacts, netns: str | None = None) -> None:
+    def __init__(self, config: RoutedPlanConfig, facts: ServerFacts, netns: str | None = None,
+                 bird: BirdDaemon | None = None) -> None:
         self.config = config
         self.facts = facts
         self.netns = netns
+        self.bird = bird
 
     def observe(self) -> RoutedObserved:
         taps = read_devices(self.netns, TAP_PREFIX)
@@ -224,13 +267,25 @@ class RoutedBackend(Backend[RoutedObserved]):
             sysctls=read_sysctls(self.netns, keys),
             gateways=dict(self.facts.gateways()),
             next_hops6=dict(self.facts.next_hops6()),
+            bird_config=self.bird.running_config() if self.bird is not None else None,
         )
 
     def plan(self, desired: HostDesired, observed: RoutedObserved) -> Plan:
         return plan_routed(desired, observed, self.config)
 
     def apply(self, ops: Sequence[Op]) -> ApplyResult:
-        return apply_routed(self.netns, ops)
+        kernel = [op for op in ops if not isinstance(op, RunBird)]
+        result = apply_routed(self.netns, kernel)
+        errors = list(result.errors)
+        for op in ops:
+            if isinstance(op, RunBird):
+                try:
+                    if self.bird is None:
+                        raise birdd.BirdError("no BIRD configured for this backend")
+                    self.bird.run(op.config)
+                except (birdd.BirdError, OSError) as exc:
+                    errors.append((op, str(exc)))
+        return ApplyResult(applied=len(ops) - len(errors), errors=tuple(errors))
 
     def port_status(self, desired: HostDesired, observed: RoutedObserved,
                     converged: bool = False) -> dict[str, PortStatus]:
@@ -259,8 +314,13 @@ class RoutedKind(BackendKind):
     def validate(self, settings: AgentSettings) -> None:
         opts = settings.backend_options
         if opts.get("route_distribution", "feed") == "bgp":
-            raise SettingsError("[routed] route_distribution = bgp is not built yet",
-                                "use route_distribution = feed (hosts on one underlay subnet)")
+            if not opts.get("bgp_peers"):
+                raise SettingsError("route_distribution = bgp but no BGP peers",
+                                    "set [routed] bgp_peers = IP[,IP...] (other hosts or a route reflector)")
+            for prog in (str(opts.get("bird") or "bird"), str(opts.get("birdc") or "birdc")):
+                if shutil.which(prog) is None:
+                    raise SettingsError(f"route_distribution = bgp needs {prog!r}, which is not installed",
+                                        "install BIRD 2 (Debian: apt-get install bird2) or set [routed] bird/birdc")
         if not settings.local_ip:
             raise SettingsError("a routed host needs its underlay address (the next hop of its endpoints)",
                                 "pass --local-ip IP or set [routed] local_ip")
@@ -283,4 +343,14 @@ class RoutedKind(BackendKind):
             install_remote_routes=opts.get("route_distribution", "feed") == "feed",
         )
         client = NeutronClient(settings.server_url, agent_token=settings.agent_token or None)
-        return RoutedBackend(config, HttpServerFacts(client), netns=settings.netns or None)
+        bird: BirdDaemon | None = None
+        if opts.get("route_distribution", "feed") == "bgp":
+            files = birdd.BirdFiles(Path(str(opts.get("bird_dir") or "")
+                                         or f"/run/netplex/routed-bird-{settings.host}"))
+            text = render_bird_config(BgpSettings(
+                router_id=settings.local_ip, local_as=int(opts.get("bgp_as", 64512)),
+                peers=tuple(opts.get("bgp_peers") or ()), proto=ROUTE_PROTO, log_file=str(files.log)))
+            config = dataclasses.replace(config, bird_config=text)
+            bird = BirdDaemon(files, settings.netns or None, bird=str(opts.get("bird") or "bird"),
+                              birdc=str(opts.get("birdc") or "birdc"))
+        return RoutedBackend(config, HttpServerFacts(client), netns=settings.netns or None, bird=bird)

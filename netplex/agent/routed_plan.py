@@ -62,6 +62,7 @@ __all__ = [
     "DeleteTap",
     "RoutedObserved",
     "RoutedPlanConfig",
+    "RunBird",
     "SetSysctl",
     "plan_routed",
     "port_status_routed",
@@ -162,6 +163,16 @@ class DelAddress(Op):
     ip: str
 
 
+@dataclass(frozen=True, slots=True)
+class RunBird(Op):
+    """BGP mode: BIRD runs with exactly ``config`` (written, then reloaded or started)."""
+
+    config: str
+
+    def __str__(self) -> str:
+        return f"RunBird(<{len(self.config.splitlines())} lines of bird.conf>)"
+
+
 # --- observed state and configuration ------------------------------------------------
 
 
@@ -179,6 +190,8 @@ class RoutedObserved:
     gateways: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: host -> its IPv6 underlay address (routed agents' ``configurations.tunneling_ip6``).
     next_hops6: Mapping[str, str] = field(default_factory=dict)
+    #: BGP mode: the config our BIRD runs with (None: not running, or not BGP mode).
+    bird_config: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,6 +203,8 @@ class RoutedPlanConfig:
     create_taps: bool = False
     #: Install other hosts' endpoints (feed mode); off when BGP distributes them.
     install_remote_routes: bool = True
+    #: BGP mode: the BIRD config that must run ("" in feed mode: no BIRD).
+    bird_config: str = ""
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -296,6 +311,8 @@ def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanC
     ops += [AddNeighbour(n) for n in sorted(want.neighbours - observed.neighbours)]
     ops += [AddProxy(p) for p in sorted(want.proxies - observed.proxies)]
     ops += [AddRoute(r) for r in sorted(want.routes - observed.routes, key=_route_key)]
+    if cfg.bird_config and observed.bird_config != cfg.bird_config:
+        ops.append(RunBird(cfg.bird_config))
     return Plan(ops=tuple(ops))
 
 

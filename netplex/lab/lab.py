@@ -60,7 +60,7 @@ from netplex.agent.settings import AgentSettings
 from netplex.client import ClientError, NeutronClient
 from netplex.lab import procs
 from netplex.lab.matrix import Cell, VmInfo, run_matrix
-from netplex.linux import netns
+from netplex.linux import bird, netns
 from netplex.linux.ovs import OvsInstance
 
 __all__ = [
@@ -207,8 +207,12 @@ class Lab:
     """
 
     def __init__(self, dir: Path = DEFAULT_DIR, prefix: str = "npl",
-                 report_interval: float = 5.0, agent_down_time: int = 20) -> None:
+                 report_interval: float = 5.0, agent_down_time: int = 20,
+                 route_distribution: str = "feed") -> None:
         self.dir = Path(dir).absolute()
+        #: Routed hosts: ``feed`` (agents install each other's routes) or ``bgp`` (each runs
+        #: its own BIRD, full iBGP mesh between the routed hosts on the underlay).
+        self.route_distribution = route_distribution
         self.prefix = prefix
         self.report_interval = report_interval
         self.agent_down_time = agent_down_time
@@ -394,7 +398,7 @@ class Lab:
         configs = ["--config", str(conf)]
         if host.kind == "routed":
             own = self.dir / f"agent-{host.name}.ini"
-            own.write_text(f"[routed]\nroute_distribution = feed\nlocal_ip6 = {host.ip6}\n")
+            own.write_text("[routed]\n" + "".join(f"{k} = {v}\n" for k, v in self.routed_options(host).items()))
             configs += ["--config", str(own)]
         argv = [*_netplex_argv(), "agent", *configs, "--host", host.name,
                 "--mechanism", host.mechanism, "--server", self.url, "--netns", host.ns,
@@ -419,11 +423,24 @@ class Lab:
                                  ovs_rundir=host.ovs_dir, bridge_mappings={PHYSNET: PHYS_BRIDGE},
                                  **common).with_overrides()
         if host.kind == "routed":
-            return AgentSettings(mechanism="routed", backend_options={
-                "route_distribution": "feed", "local_ip6": host.ip6, "create_taps": False},
-                **common).with_overrides()
+            opts: dict[str, Any] = {"create_taps": False, "bgp_as": 64512, "bird": "bird",
+                                    "birdc": "birdc", **self.routed_options(host)}
+            opts["bgp_peers"] = tuple(p for p in str(opts.get("bgp_peers", "")).split(",") if p)
+            return AgentSettings(mechanism="routed", backend_options=opts, **common).with_overrides()
         return AgentSettings(mechanism="linuxbridge",
                              physical_interface_mappings={PHYSNET: "eth1"}, **common).with_overrides()
+
+    def routed_options(self, host: HostRec) -> dict[str, str]:
+        """The ``[routed]`` section of a routed host's agent (BGP: a full mesh of the routed hosts)."""
+        opts = {"route_distribution": self.route_distribution, "local_ip6": host.ip6}
+        if self.route_distribution == "bgp":
+            peers = [ip for h in self.state.hosts.values() if h.kind == "routed" and h.name != host.name
+                     for ip in (h.ip, h.ip6) if ip]
+            opts.update(bgp_peers=",".join(peers), bird_dir=str(self.bird_dir(host.name)))
+        return opts
+
+    def bird_dir(self, name: str) -> Path:
+        return self.dir / "bird" / name
 
     def start_agent(self, name: str) -> procs.Proc:
         host = self.state.hosts[name]
@@ -699,6 +716,11 @@ class Lab:
             procs.stop(p)
             done.append(f"agent {name} (pid {p.pid})")
             say(done[-1])
+        # The routed hosts' BIRD daemons (BGP mode), by the PID in their own directories.
+        for name, h in st.hosts.items():
+            if h.kind == "routed" and bird.stop(bird.BirdFiles(self.bird_dir(name))):
+                done.append(f"BIRD of {name}")
+                say(done[-1])
         if st.server and procs.stop(procs.Proc.from_json(st.server)):
             done.append(f"server (pid {st.server['pid']})")
             say(done[-1])
@@ -717,7 +739,7 @@ class Lab:
         return done
 
     #: Everything the lab writes in its directory (nothing else is ever deleted there).
-    FILES = ("state.json", "state.tmp", ".lock", "server.ini", "agent.ini", "server", "ovs", "logs")
+    FILES = ("state.json", "state.tmp", ".lock", "server.ini", "agent.ini", "server", "ovs", "bird", "logs")
 
     def remove_files(self, keep_logs: bool = False) -> None:
         """Delete the lab's own files; the directory too if that leaves it empty."""

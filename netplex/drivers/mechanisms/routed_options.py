@@ -27,6 +27,8 @@ every process that reads a configuration file loads the declared options.
 ``bgp_peers``              BGP neighbours (``ip`` list): the other hosts (full
                            mesh) or a route reflector / top-of-rack router
 ``birdc``, ``bird``        the BIRD 2 programs (default ``birdc``, ``bird``)
+``bird_dir``               BIRD's work directory (config, control socket, pidfile,
+                           log), default ``/run/netplex/routed-bird-<host>``
 =========================  ==========================================================
 """
 
@@ -65,6 +67,8 @@ CONFIG_OPTIONS = {
         Opt("bgp_as", int, 64512, "AS number of the routed hosts (iBGP)."),
         Opt("bgp_peers", _list, (), "BGP neighbours: other hosts or a route reflector."),
         Opt("bird", str, "bird", "The BIRD 2 daemon."),
+        Opt("bird_dir", str, "", "BGP mode: the agent's BIRD work directory (config, socket, "
+            "pidfile); default /run/netplex/routed-bird-<host>."),
         Opt("birdc", str, "birdc", "BIRD 2's control program."),
     ],
 }
