@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 import time
 import uuid
@@ -26,6 +27,8 @@ from netplex.lab.lab import Lab
 from netplex.linux import netns
 from netplex.linux.neigh import read_neighbours
 from netplex.linux.routing import read_devices, read_routes
+
+from .topology import ContinuousPing
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
 
@@ -128,3 +131,23 @@ def test_deleting_a_port_removes_its_routes_everywhere(lab: Lab) -> None:
     assert not [n for n in read_neighbours(host_ns(lab, "host-r2"), "tap") if n.dev == tap3]
     # The others are untouched.
     assert pings(lab, "vm-1", "10.60.0.12") and pings(lab, "vm-2", "fd60::11")
+
+
+def test_agent_sigkill_and_restart_keeps_traffic_and_catches_up(lab: Lab) -> None:
+    ping = ContinuousPing(lab.state.vms["vm-1"], "10.60.0.12", interval=0.05)  # type: ignore[arg-type]
+    try:
+        time.sleep(0.5)
+        os.kill(lab.state.agents["host-r1"]["pid"], signal.SIGKILL)
+        wait_for(lambda: not lab.agent_running("host-r1"), 5, "the agent is gone")
+        # While host-r1's agent is down, a VM appears on host-r2.
+        lab.add_vm("vm-4", "host-r2", "net", "10.60.0.14", ip6="fd60::14")
+        lab.start_agent("host-r1")
+        wait_for(lambda: ("10.60.0.14/32", None, lab.state.hosts["host-r2"].ip) in routes(lab, "host-r1"),
+                 what="the restarted agent learns vm-4")
+        time.sleep(0.5)
+    finally:
+        sent, received = ping.stop()
+    # The restarted agent found everything right and changed nothing the ping needs.
+    assert sent > 20 and received >= sent - 1, (sent, received)
+    assert pings(lab, "vm-1", "fd60::14")
+    lab.remove_vm("vm-4")
