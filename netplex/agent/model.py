@@ -20,9 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from netplex.linux.ip import FdbEntry, LinkState, LinuxObserved, VxlanInfo
+
+if TYPE_CHECKING:
+    from netplex.agent.secgroups import SecurityDesired
 
 __all__ = [
     "DESIRED_PORT_KEYS",
@@ -152,6 +155,8 @@ class HostDesired:
     remotes: tuple[RemoteEndpoint, ...] = ()
     #: Routed ports of other hosts on this host's networks (see :class:`RoutedEndpoint`).
     routed_remotes: tuple[RoutedEndpoint, ...] = ()
+    #: Security groups / port security of the local ports (None: not managed here).
+    security: SecurityDesired | None = None
     _by_id: Mapping[str, NetworkSpec] = field(init=False, repr=False, compare=False)
     # Grouped once: planners ask per network, and a host may have 1,000s of ports.
     _ports_by_net: Mapping[str, tuple[PortSpec, ...]] = field(init=False, repr=False,
