@@ -77,12 +77,19 @@ def up(
         help="Host kinds in order (lb, ovs, routed), e.g. lb,ovs,ovs or lb,ovs,routed,routed.",
     )] = ",".join(DEFAULT_HOSTS),
     flat: Annotated[bool, typer.Option(help="Also a flat provider network (physnet1) with a VM per host.")] = False,
+    fabric: Annotated[str, typer.Option(
+        help="flat: one underlay subnet, routed hosts install each other's routes from the feed; "
+             "bgp: routed hosts in two subnets behind a BIRD router, routes learned over BGP.",
+    )] = "flat",
     keep_on_failure: Annotated[bool, typer.Option(help="Leave everything in place if a step fails.")] = False,
     prefix: Annotated[str, typer.Option(help="Namespace name prefix.", hidden=True)] = "npl",
 ) -> None:
     """Start a server, hosts (namespaces) with their agents, two overlapping VXLAN networks, a routed
     network on the routed hosts, and VMs."""
-    lab = Lab(dir, prefix=prefix)
+    try:
+        lab = Lab(dir, prefix=prefix, fabric=fabric)
+    except LabError as exc:
+        raise _fail(exc) from None
     try:
         _preflight()
         kinds = parse_hosts(hosts)

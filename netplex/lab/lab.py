@@ -58,6 +58,7 @@ import httpx
 
 from netplex.agent.settings import AgentSettings
 from netplex.client import ClientError, NeutronClient
+from netplex.lab import fabric as fabric_mod
 from netplex.lab import procs
 from netplex.lab.matrix import Cell, VmInfo, run_matrix
 from netplex.linux import bird, netns
@@ -166,6 +167,8 @@ class LabState:
     networks: dict[str, NetRec] = field(default_factory=dict)
     vms: dict[str, VmRec] = field(default_factory=dict)
     up_seconds: float = 0.0
+    #: ``flat`` (one underlay subnet) or ``bgp`` (routed hosts in two subnets behind a BGP router).
+    fabric: str = "flat"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -182,6 +185,7 @@ class LabState:
         st.networks = {k: NetRec(**v) for k, v in (d.get("networks") or {}).items()}
         st.vms = {k: VmRec(**v) for k, v in (d.get("vms") or {}).items()}
         st.up_seconds = float(d.get("up_seconds") or 0.0)
+        st.fabric = str(d.get("fabric") or "flat")
         return st
 
 
@@ -208,11 +212,15 @@ class Lab:
 
     def __init__(self, dir: Path = DEFAULT_DIR, prefix: str = "npl",
                  report_interval: float = 5.0, agent_down_time: int = 20,
-                 route_distribution: str = "feed") -> None:
+                 route_distribution: str = "feed", fabric: str = "flat") -> None:
         self.dir = Path(dir).absolute()
         #: Routed hosts: ``feed`` (agents install each other's routes) or ``bgp`` (each runs
-        #: its own BIRD, full iBGP mesh between the routed hosts on the underlay).
-        self.route_distribution = route_distribution
+        #: its own BIRD: a full iBGP mesh between the routed hosts on the underlay, or, with
+        #: ``fabric = "bgp"``, sessions to the router of :mod:`netplex.lab.fabric`).
+        if fabric not in fabric_mod.FABRICS:
+            raise LabError(f"unknown fabric {fabric!r}", f"use one of {', '.join(fabric_mod.FABRICS)}")
+        self.fabric = fabric
+        self.route_distribution = "bgp" if fabric == "bgp" else route_distribution
         self.prefix = prefix
         self.report_interval = report_interval
         self.agent_down_time = agent_down_time
@@ -238,6 +246,8 @@ class Lab:
                 raise LabError(f"{self.state_file} is unreadable: {exc}",
                                f"inspect it; remove {self.dir} once nothing of the lab runs") from exc
             self.prefix = self._state.prefix
+            if self._state.fabric == "bgp":
+                self.fabric, self.route_distribution = "bgp", "bgp"
         return self._state
 
     def save(self) -> None:
@@ -303,7 +313,7 @@ class Lab:
         self.check_dir()
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
-        self._state = LabState(prefix=self.prefix, token=secrets.token_hex(12))
+        self._state = LabState(prefix=self.prefix, token=secrets.token_hex(12), fabric=self.fabric)
         self.save()
 
     def start_server(self) -> None:
@@ -351,7 +361,8 @@ class Lab:
 
     def add_underlay(self) -> str:
         ns = self._new_ns("underlay")
-        for br in ("br-u", "br-p"):
+        bridges = ("br-u", "br-p", *((fabric_mod.SECOND_BRIDGE,) if self.fabric == "bgp" else ()))
+        for br in bridges:
             if netns.run(ns, ["ip", "link", "show", br], check=False).returncode != 0:
                 _sh("ip", "link", "add", "name", br, "type", "bridge", ns=ns)
             _sh("ip", "link", "set", br, "up", ns=ns)
@@ -360,10 +371,13 @@ class Lab:
     def add_host(self, name: str, kind: str) -> HostRec:
         st = self.state
         underlay = self.ns_name("underlay")
-        ip = f"{UNDERLAY_NET}.{len(st.hosts) + 1}"
+        # BGP fabric: every second routed host sits in the other underlay subnet.
+        second = self.fabric == "bgp" and kind == "routed" and len(self.routed_hosts()) % 2 == 1
+        subnet, wire = (fabric_mod.SECOND_NET, fabric_mod.SECOND_BRIDGE) if second else (UNDERLAY_NET, "br-u")
+        ip = f"{subnet}.{len(st.hosts) + 1}"
         ns = self._new_ns(name)
         host = HostRec(name=name, kind=kind, ns=ns, ip=ip)
-        for dev, br in (("eth0", "br-u"), ("eth1", "br-p")):
+        for dev, br in (("eth0", wire), ("eth1", "br-p")):
             outer = f"{br[-1]}-{name}"[:15]
             if netns.run(ns, ["ip", "link", "show", dev], check=False).returncode != 0:
                 _sh("ip", "link", "add", "name", outer, "netns", underlay, "type", "veth",
@@ -372,8 +386,12 @@ class Lab:
             _sh("ip", "link", "set", dev, "up", ns=ns)
         netns.run(ns, ["ip", "addr", "replace", f"{ip}/24", "dev", "eth0"])
         if kind == "routed":
-            host.ip6 = f"{UNDERLAY_NET6}{len(st.hosts) + 1}"
+            host.ip6 = f"{fabric_mod.SECOND_NET6 if second else UNDERLAY_NET6}{len(st.hosts) + 1}"
             netns.run(ns, ["ip", "addr", "replace", f"{host.ip6}/64", "dev", "eth0", "nodad"])
+            if self.fabric == "bgp":
+                gw4, gw6 = fabric_mod.router_address(subnet)
+                netns.run(ns, ["ip", "route", "replace", "default", "via", gw4])
+                netns.run(ns, ["ip", "-6", "route", "replace", "default", "via", gw6])
         if kind == "ovs":
             workdir = self.dir / "ovs" / name
             host.ovs_dir = str(workdir)
@@ -436,11 +454,20 @@ class Lab:
         if self.route_distribution == "bgp":
             peers = [ip for h in self.state.hosts.values() if h.kind == "routed" and h.name != host.name
                      for ip in (h.ip, h.ip6) if ip]
+            if self.fabric == "bgp":  # the router only
+                peers = list(fabric_mod.router_address(host.ip.rsplit(".", 1)[0]))
             opts.update(bgp_peers=",".join(peers), bird_dir=str(self.bird_dir(host.name)))
         return opts
 
     def bird_dir(self, name: str) -> Path:
         return self.dir / "bird" / name
+
+    def add_router(self) -> str:
+        """BGP fabric: the router namespace between the two underlay subnets, BIRD reflecting routes."""
+        ns = self._new_ns(fabric_mod.TOR)
+        clients = [ip for h in self.state.hosts.values() if h.kind == "routed" for ip in (h.ip, h.ip6)]
+        fabric_mod.start_tor(ns, self.ns_name("underlay"), self.bird_dir(fabric_mod.TOR), clients)
+        return ns
 
     def start_agent(self, name: str) -> procs.Proc:
         host = self.state.hosts[name]
@@ -577,6 +604,9 @@ class Lab:
             with step(f"host {name} ({_MECH[kind]})") as say:
                 h = self.add_host(name, kind)
                 say(f"{h.ns}, underlay {h.ip}" + (", ovsdb-server + ovs-vswitchd" if kind == "ovs" else ""))
+        if self.fabric == "bgp" and self.routed_hosts():
+            with step("router (BGP route reflector between 10.99.0.0/24 and 10.98.0.0/24)") as say:
+                say(self.add_router())
         with step("agents") as say:
             for name in self.state.hosts:
                 self.start_agent(name)
@@ -717,6 +747,9 @@ class Lab:
             done.append(f"agent {name} (pid {p.pid})")
             say(done[-1])
         # The routed hosts' BIRD daemons (BGP mode), by the PID in their own directories.
+        if fabric_mod.stop_tor(self.bird_dir(fabric_mod.TOR)):
+            done.append("BIRD of the router")
+            say(done[-1])
         for name, h in st.hosts.items():
             if h.kind == "routed" and bird.stop(bird.BirdFiles(self.bird_dir(name))):
                 done.append(f"BIRD of {name}")

@@ -119,3 +119,5 @@ def test_lab_commands_without_a_lab_say_what_to_do(lab_dir: tuple[Path, str]) ->
     assert res.returncode == 1 and "no lab" in res.stdout
     res = netplex("lab", "up", "--dir", str(d), "--hosts", "lb,frr")
     assert res.returncode == 1 and "next:" in res.stderr and "lb,ovs" in res.stderr
+    res = netplex("lab", "up", "--dir", str(d), "--fabric", "ospf")
+    assert res.returncode == 1 and "unknown fabric" in res.stderr
