@@ -22,8 +22,9 @@ class SegmentTypeManager(Protocol):
     ``network_segments`` row with ``is_dynamic = true`` (or returns an
     existing dynamic segment of the network with the same type and physical
     network); ``release`` frees its segmentation ID and deletes that row.
-    This module reference-counts through binding levels and calls ``release``
-    only when no level uses the segment, with the segment row locked.
+    The binding layer (:mod:`netplex.core.binding.segments`) reference-counts
+    through binding levels and calls ``release`` only when no level uses the
+    segment, with the segment row locked.
     """
 
     def allocate_dynamic_segment(

@@ -46,16 +46,17 @@ class BindingRequests:
     ) -> bool:
         """Record the binding a port asks for; return whether to bind after commit.
 
-        Call in the port create transaction (creates the ACTIVE binding row;
-        unset arguments take defaults) and in every port update that carries
-        ``binding:host_id``, ``binding:vnic_type`` or ``binding:profile``
-        (unset arguments keep their values). When any of the three changes,
-        the old levels are dropped (dynamic segments released if unused),
-        ``vif_type`` becomes ``unbound``, ``attempt`` is bumped (an in-flight
-        binder's result is discarded), and a host change sets the port DOWN.
-        Returns True when the caller must call :meth:`bind_port` after commit:
-        a host is set and it changed, or the binding had failed (any update
-        of a failed port retries it). Raises ``InvalidInput`` for bad values,
+        Call in every port update that carries ``binding:host_id``,
+        ``binding:vnic_type`` or ``binding:profile`` (unset arguments keep
+        their values); a port without a binding row gets its ACTIVE one (unset
+        arguments take defaults; port create uses :meth:`insert_request`).
+        When any of the three changes, the old levels are dropped (dynamic
+        segments released if unused), ``vif_type`` becomes ``unbound``,
+        ``attempt`` is bumped (an in-flight binder's result is discarded), and
+        a host change sets the port DOWN. Returns True when the caller must
+        bind after commit (:meth:`PortBindingService.bind_port`): a host is set
+        and it changed, or the binding had failed (any update of a failed port
+        retries it). Raises ``InvalidInput`` for bad values,
         ``PortBindingAlreadyExists`` when moving to a host that already has
         an inactive binding of this port.
         """
