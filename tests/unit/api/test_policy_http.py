@@ -147,6 +147,11 @@ def test_ports_on_someone_elses_shared_network(api: Api, writes: list[str]) -> N
            "update_port:mac_address", project="p1")
     # Someone else's port: the network owner may delete it (admin_owner_or_network_owner), others not.
     denied(api, writes, "PUT", f"/v2.0/ports/{mine['id']}", {"port": {"name": "x"}}, "update_port", project="owner")
+    # delete_port's default equals what get_port lets one see: for others it is a 404, still before any write.
+    theirs = api.port(nid, project_id="p2")
+    before = list(writes)
+    api.err("DELETE", f"/v2.0/ports/{theirs['id']}", status=404, type="PortNotFound", project="p3")
+    assert writes == before
     api.ok("DELETE", f"/v2.0/ports/{mine['id']}", project="owner")
 
 
