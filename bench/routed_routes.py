@@ -1,6 +1,6 @@
 """Routed host: how long 10,000 remote endpoints (feed mode) take to install, and a resync after.
 
-Run as root: ``.venv/bin/python bench/routed_routes.py [--endpoints N] [--v6]``. One
+Run as root: ``.venv/bin/python bench/routed_routes.py [--endpoints N] [--local N] [--v6]``. One
 namespace plays the routed host (an underlay veth with 192.0.2.1/24 and
 2001:db8:ff::1/64), with one local VM tap; N remote endpoints of the same
 network sit on other hosts (192.0.2.2..). The figures are the real backend's
@@ -42,6 +42,7 @@ def main() -> None:
     ap.add_argument("--endpoints", type=int, default=10_000)
     ap.add_argument("--v6", action="store_true", help="each remote endpoint also has an IPv6 address")
     ap.add_argument("--rounds", type=int, default=3, help="install / resync / remove this many times")
+    ap.add_argument("--local", type=int, default=1, help="local VM taps (1,000: the issue's resync case)")
     args = ap.parse_args()
     ns = f"npb-{uuid.uuid4().hex[:6]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
@@ -51,7 +52,9 @@ def main() -> None:
         ip(ns, "addr", "add", "2001:db8:ff::1/64", "dev", "u0", "nodad")
         ip(ns, "link", "set", "u0", "up")
         ip(ns, "link", "set", "u1", "up")
-        ip(ns, "link", "add", tap_name(PORT), "type", "veth", "peer", "name", "vmb")
+        locals_ = [PORT] + [f"{i:08x}-0000-4000-8000-{i:012x}" for i in range(1, args.local)]
+        subprocess.run(["ip", "-n", ns, "-batch", "-"], check=True, text=True, input="".join(
+            f"link add {tap_name(p)} type veth peer name vm{i}\n" for i, p in enumerate(locals_)))
         base = int(ipaddress.ip_address("10.128.0.0"))
         remotes = tuple(
             RoutedEndpoint(port_id=f"r{i}", network_id=NET, host=f"h{i % 8}",
@@ -59,8 +62,11 @@ def main() -> None:
                                 *((f"fd00::{i + 0x1000:x}",) if args.v6 else ())),
                            next_hop=f"192.0.2.{i % 8 + 2}")
             for i in range(args.endpoints))
+        first = int(ipaddress.ip_address("10.0.0.5"))
         desired = HostDesired(host="h-local", networks=(NetworkSpec(NET, "local"),),
-                              ports=(PortSpec(PORT, NET, "fa:16:3e:00:00:01", ("10.0.0.5",)),),
+                              ports=tuple(PortSpec(p, NET, f"fa:16:3e:00:{i >> 8:02x}:{i & 255:02x}",
+                                                   (str(ipaddress.ip_address(first + i)),))
+                                          for i, p in enumerate(locals_)),
                               routed_remotes=remotes)
         backend = RoutedBackend(RoutedPlanConfig(local_ip="192.0.2.1", local_ip6="2001:db8:ff::1"),
                                 Facts(), netns=ns)
@@ -76,6 +82,7 @@ def main() -> None:
             return t1 - t0, t2 - t1, t3 - t2, len(plan.ops), len(result.errors)
 
         routes = args.endpoints * (2 if args.v6 else 1)
+        print(f"{args.local} local port(s), {args.endpoints} remote endpoints")
         for _ in range(args.rounds):
             rounds(one_pass, desired, routes)
     finally:
