@@ -151,3 +151,21 @@ def test_agent_sigkill_and_restart_keeps_traffic_and_catches_up(lab: Lab) -> Non
     assert sent > 20 and received >= sent - 1, (sent, received)
     assert pings(lab, "vm-1", "fd60::14")
     lab.remove_vm("vm-4")
+
+
+def test_moving_a_port_to_another_host_moves_its_route(lab: Lab) -> None:
+    st = lab.state
+    net = st.networks["net"]
+    r1, r2 = st.hosts["host-r1"], st.hosts["host-r2"]
+    with lab.client() as c:
+        port = c.create_port({"network_id": net.id, "name": "mover", "binding:host_id": "host-r1",
+                              "fixed_ips": [{"subnet_id": net.subnet_id, "ip_address": "10.60.0.40"}]})
+        try:
+            wait_for(lambda: ("10.60.0.40/32", None, r1.ip) in routes(lab, "host-r2"), what="r2 routes to r1")
+            c.update_port(port["id"], {"binding:host_id": "host-r2"})
+            wait_for(lambda: ("10.60.0.40/32", None, r2.ip) in routes(lab, "host-r1"), what="r1 routes to r2")
+            wait_for(lambda: not any(d == "10.60.0.40/32" for d, _, _ in routes(lab, "host-r2")),
+                     what="r2 no longer routes it away (its tap is not plugged: no local route either)")
+        finally:
+            c.delete_port(port["id"])
+    wait_for(lambda: not any(d == "10.60.0.40/32" for d, _, _ in routes(lab, "host-r1")), what="route gone")
