@@ -16,10 +16,12 @@ from netplex.api import attributes as A
 from netplex.api.agent_routes import agent_routes, binding_routes
 from netplex.api.collections import Collection, routes
 from netplex.api.http import JSON, error_response, plain_error
+from netplex.api.plugins import extended_collections, plugin_extensions, plugin_policy_defaults
 from netplex.api.policy import Policy, load_policy
 from netplex.api.versions import version_routes
 from netplex.config import Config
 from netplex.core.plugin import Core
+from netplex.core.service_api import ServicePlugin
 from netplex.errors import NetplexError
 
 LOG = logging.getLogger(__name__)
@@ -86,9 +88,15 @@ def build_app(
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     policy: Policy | None = None,
+    plugins: Sequence[ServicePlugin] = (),
 ) -> Starlette:
-    """The app; ``policy`` defaults to the one ``cfg`` names (raises PolicyError if it is unusable)."""
-    all_routes: list[BaseRoute] = [*version_routes(collections)]
+    """The app; ``policy`` defaults to the one ``cfg`` names (raises PolicyError if it is unusable).
+
+    ``plugins`` are the built service plugins: their collections are served beside the core's,
+    their attributes extend the core's resources, their extensions and rule defaults are added.
+    """
+    collections = extended_collections(collections, plugins)
+    all_routes: list[BaseRoute] = [*version_routes(collections, plugin_extensions(plugins))]
     for coll in collections:
         all_routes.extend(routes(coll))
     all_routes.extend(agent_routes())
@@ -106,7 +114,7 @@ def build_app(
     app.state.core = core
     app.state.core_agents = core.agents_api
     app.state.cfg = cfg
-    app.state.policy = policy if policy is not None else load_policy(cfg)
+    app.state.policy = policy if policy is not None else load_policy(cfg, plugin_policy_defaults(plugins))
     return app
 
 

@@ -1,20 +1,32 @@
 """Declarative attribute maps: what each resource accepts, shows and filters.
 
-The v2.0 compatibility spec in one place, in the shape of neutron-lib's
-attribute maps: ``allow_post`` / ``allow_put`` / ``default`` /
-``is_visible`` / ``is_filter``. Who may set or see an attribute is policy
-(:mod:`netplex.api.policy`), not part of the map. Converters turn JSON
-(and query-string) values into typed values or raise :class:`ValueError`
-with the reason; :func:`validate_body` wraps that into a 400.
+The v2.0 compatibility spec of the core's resources in one place; the
+record (:class:`~netplex.core.attr_map.Attr`) and the converters are the data
+half in :mod:`netplex.core.attr_map`, shared with service plugins. Who may
+set or see an attribute is policy (:mod:`netplex.api.policy`), not part of
+the map. :func:`validate_body` turns a converter's :class:`ValueError` into
+a 400.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
+from netplex.core.attr_map import (
+    REQUIRED,
+    Attr,
+    dict_or_none,
+    ip_or_none,
+    list_of,
+    mtu,
+    one_of,
+    string,
+    to_bool,
+    to_int,
+    uuid_or_none,
+    uuid_str,
+)
 from netplex.core.mech_api import VNIC_TYPES
 from netplex.errors import BadRequest, NetplexError
 
@@ -24,124 +36,6 @@ class HTTPBadRequest(BadRequest):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "REQUIRED"
-
-
-REQUIRED: Any = _Required()
-Converter = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class Attr:
-    allow_post: bool = False
-    allow_put: bool = False
-    default: Any = None
-    convert: Converter | None = None
-    #: How a query-string value becomes a filter value (defaults to ``convert``).
-    filter_convert: Converter | None = None
-    is_visible: bool = True
-    is_filter: bool = True
-
-
-# -- converters ---------------------------------------------------------------
-
-
-def to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
-        return value.strip().lower() in ("true", "1")
-    raise ValueError(f"'{value}' cannot be converted to boolean")
-
-
-def to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise ValueError(f"'{value}' is not an integer")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"'{value}' is not an integer") from None
-
-
-def string(max_len: int = 255, *, nullable: bool = False) -> Converter:
-    def conv(value: Any) -> str | None:
-        if value is None and nullable:
-            return None
-        if not isinstance(value, str):
-            raise ValueError(f"'{value}' is not a valid string")
-        if len(value) > max_len:
-            raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
-        return value
-
-    return conv
-
-
-def uuid_str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"'{value}' is not a valid UUID")
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        raise ValueError(f"'{value}' is not a valid UUID") from None
-    return value
-
-
-def uuid_or_none(value: Any) -> str | None:
-    return None if value is None else uuid_str(value)
-
-
-def one_of(*choices: Any, nullable: bool = False) -> Converter:
-    def conv(value: Any) -> Any:
-        if value is None and nullable:
-            return None
-        if value not in choices:
-            raise ValueError(f"'{value}' is not in {list(choices)}")
-        return value
-
-    return conv
-
-
-def list_of(item: Converter | None = None) -> Converter:
-    def conv(value: Any) -> list[Any]:
-        if not isinstance(value, list):
-            raise ValueError(f"'{value}' is not a list")
-        return [item(v) for v in value] if item else value
-
-    return conv
-
-
-def dict_or_none(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ValueError(f"'{value}' is not a dictionary")
-    return value
-
-
-def anything(value: Any) -> Any:
-    return value
-
-
-def ip_or_none(value: Any) -> Any:
-    # Full validation (version, network/broadcast) happens in IPAM with context.
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"'{value}' is not a valid IP address")
-    return value
-
-
-def mtu(value: Any) -> int:
-    n = to_int(value)
-    if n < 68:
-        raise ValueError(f"'{n}' is not a valid MTU (minimum 68)")
-    return n
 
 
 # -- the maps -----------------------------------------------------------------

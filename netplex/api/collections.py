@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -53,12 +54,16 @@ class Collection:
     member: str  # "network"
     plural: str  # "networks"
     attrs: Mapping[str, Attr]
-    service_name: str  # attribute of Core
+    service_name: str  # attribute of the core services record (unused when ``service`` is given)
     extra_filters: frozenset[str] = frozenset()
     allow_create: bool = True
     allow_update: bool = True
     allow_delete: bool = True
     has_tags: bool = False
+    #: The service object itself (a service plugin's collection); None: ``core.<service_name>``.
+    service: Any = None
+    #: Member actions, ``PUT /v2.0/{plural}/{id}/{action}``: name -> (ctx, id, body) -> response body.
+    actions: Mapping[str, Callable[[Context, str, dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
     #: Attribute defaults on create: a body value equal to its default is not
     #: "set" for policy (Neutron's rule: ``shared: false`` needs no admin).
     defaults: Mapping[str, Any] = field(init=False, repr=False, compare=False)
@@ -162,6 +167,8 @@ def routes(coll: Collection) -> list[Route]:
     get_rule = f"get_{member_name}"
 
     def service(request: Request) -> Any:
+        if coll.service is not None:
+            return coll.service
         return getattr(request.app.state.core, coll.service_name)
 
     def caller(request: Request) -> tuple[Context, CallerPolicy]:
@@ -290,12 +297,32 @@ def routes(coll: Collection) -> list[Route]:
         await run_in_threadpool(delete)
         return Response(status_code=204)
 
+    async def action(request: Request) -> Response:
+        ctx, pol = caller(request)
+        rid, name = request.path_params["id"], request.path_params["action"]
+        run = coll.actions.get(name)
+        if run is None:
+            raise HTTPException(404)
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise HTTPBadRequest(f"Body of '{name}' must be an object")
+        svc = service(request)
+
+        def call() -> dict[str, Any]:
+            # Neutron's rule for a member action is its name (``add_router_interface``).
+            pol.enforce(name, LazyTarget(load=lambda: svc.get(ctx, rid)))
+            return run(ctx, rid, body)
+
+        return JSON(await run_in_threadpool(call))
+
     out = [
         Route(f"/v2.0/{coll.plural}", list_or_create, methods=["GET", "POST"]),
         Route(f"/v2.0/{coll.plural}.json", list_or_create, methods=["GET", "POST"]),
         Route(f"/v2.0/{coll.plural}/{{id}}", member, methods=["GET", "PUT", "DELETE"]),
         Route(f"/v2.0/{coll.plural}/{{id}}.json", member, methods=["GET", "PUT", "DELETE"]),
     ]
+    if coll.actions:
+        out.append(Route(f"/v2.0/{coll.plural}/{{id}}/{{action}}", action, methods=["PUT"]))
     if coll.has_tags:
         out.extend(tag_routes(coll))
     return out

@@ -63,9 +63,15 @@ class PolicyError(ConfigError):
 class Policy:
     """Every rule, compiled; immutable after construction."""
 
-    def __init__(self, overrides: Mapping[str, Any] | None = None, *, source: str = "defaults") -> None:
+    def __init__(self, overrides: Mapping[str, Any] | None = None, *, source: str = "defaults",
+                 extra_defaults: Mapping[str, str] | None = None) -> None:
+        """``extra_defaults``: rules service plugins add (name -> default check string)."""
         self.source = source
         self._defaults = {d.name: d.check_str for d in DEFAULTS}
+        for name, check_str in (extra_defaults or {}).items():
+            if self._defaults.get(name, check_str) != check_str:
+                raise PolicyError(f"a service plugin redefines the default of policy rule {name!r}")
+            self._defaults[name] = check_str
         strings = dict(self._defaults)
         for name, check_str in (overrides or {}).items():
             if not isinstance(name, str):
@@ -373,8 +379,9 @@ def read_policy_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_policy(cfg: Config) -> Policy:
-    """The policy for ``cfg``: defaults plus ``[oslo_policy] policy_file`` if there is one.
+def load_policy(cfg: Config, extra_defaults: Mapping[str, str] | None = None) -> Policy:
+    """The policy for ``cfg``: defaults (the core's and ``extra_defaults``, the service
+    plugins') plus ``[oslo_policy] policy_file`` if there is one.
 
     The default name (``policy.yaml``) may be absent; any other name must exist.
     A relative name is looked up next to the configuration files (then in the
@@ -382,12 +389,12 @@ def load_policy(cfg: Config) -> Policy:
     """
     name = str(cfg.get("oslo_policy", "policy_file") or "")
     if not name:
-        return Policy()
+        return Policy(extra_defaults=extra_defaults)
     path = _find_policy_file(cfg, name)
     if path is None:
         if name == DEFAULT_POLICY_FILE:
-            return Policy()
+            return Policy(extra_defaults=extra_defaults)
         raise PolicyError(f"[oslo_policy] policy_file = {name}: no such file")
-    policy = Policy(read_policy_file(path), source=str(path))
+    policy = Policy(read_policy_file(path), source=str(path), extra_defaults=extra_defaults)
     LOG.info("policy: %d rule(s) from %s override the defaults", len(policy.overridden), path)
     return policy

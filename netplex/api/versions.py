@@ -6,7 +6,7 @@ to decide which features to try.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -57,12 +57,15 @@ EXTENSIONS: dict[str, tuple[str, str]] = {
 }
 
 
-def _ext(alias: str) -> dict[str, Any]:
-    name, desc = EXTENSIONS[alias]
+def _ext(known: Mapping[str, tuple[str, str]], alias: str) -> dict[str, Any]:
+    name, desc = known[alias]
     return {"alias": alias, "name": name, "description": desc, "updated": UPDATED, "links": []}
 
 
-def version_routes(collections: Sequence[Any]) -> list[Route]:
+def version_routes(collections: Sequence[Any], extra: Mapping[str, tuple[str, str]] | None = None) -> list[Route]:
+    """``extra``: the extensions service plugins add (alias -> (name, description))."""
+    known = {**EXTENSIONS, **(extra or {})}
+
     async def root(request: Request) -> Response:
         href = str(request.base_url).rstrip("/") + "/v2.0/"
         return JSON({"versions": [{"id": "v2.0", "status": "CURRENT", "links": [{"href": href, "rel": "self"}]}]})
@@ -79,13 +82,13 @@ def version_routes(collections: Sequence[Any]) -> list[Route]:
         )
 
     async def extensions(request: Request) -> Response:
-        return JSON({"extensions": [_ext(a) for a in sorted(EXTENSIONS)]})
+        return JSON({"extensions": [_ext(known, a) for a in sorted(known)]})
 
     async def extension(request: Request) -> Response:
         alias = request.path_params["alias"]
-        if alias not in EXTENSIONS:
+        if alias not in known:
             return plain_error(404, "HTTPNotFound", f"Extension with alias {alias} does not exist")
-        return JSON({"extension": _ext(alias)})
+        return JSON({"extension": _ext(known, alias)})
 
     return [
         Route("/", root, methods=["GET"]),

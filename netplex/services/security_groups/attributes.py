@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from netplex.core.attr_map import REQUIRED, Attr, string, to_bool, to_int, uuid_or_none, uuid_str
+from netplex.core.attr_map import REQUIRED, Attr, anything, string, to_bool, to_int, uuid_or_none, uuid_str
 
 __all__ = ["NETWORK_EXTENSION", "PORT_EXTENSION", "SECURITY_GROUP", "SECURITY_GROUP_RULE"]
 
@@ -15,10 +15,6 @@ def _uuid_list_or_none(value: Any) -> list[str] | None:
     if not isinstance(value, list):
         raise ValueError(f"'{value}' is not a list")
     return list(dict.fromkeys(uuid_str(v) for v in value))
-
-
-def _as_is(value: Any) -> Any:
-    return value
 
 
 _STANDARD = {
@@ -44,12 +40,12 @@ SECURITY_GROUP_RULE: dict[str, Attr] = {
     **_STANDARD,
     "security_group_id": Attr(allow_post=True, default=REQUIRED, convert=uuid_str, filter_convert=str),
     # Values are checked by rules.check_rule, which raises Neutron's specific errors.
-    "direction": Attr(allow_post=True, default=REQUIRED, convert=_as_is, filter_convert=str),
-    "ethertype": Attr(allow_post=True, default="IPv4", convert=_as_is, filter_convert=str),
-    "protocol": Attr(allow_post=True, default=None, convert=_as_is, filter_convert=str),
-    "port_range_min": Attr(allow_post=True, default=None, convert=_as_is, filter_convert=to_int),
-    "port_range_max": Attr(allow_post=True, default=None, convert=_as_is, filter_convert=to_int),
-    "remote_ip_prefix": Attr(allow_post=True, default=None, convert=_as_is, filter_convert=str),
+    "direction": Attr(allow_post=True, default=REQUIRED, convert=anything, filter_convert=str),
+    "ethertype": Attr(allow_post=True, default="IPv4", convert=anything, filter_convert=str),
+    "protocol": Attr(allow_post=True, default=None, convert=anything, filter_convert=str),
+    "port_range_min": Attr(allow_post=True, default=None, convert=anything, filter_convert=to_int),
+    "port_range_max": Attr(allow_post=True, default=None, convert=anything, filter_convert=to_int),
+    "remote_ip_prefix": Attr(allow_post=True, default=None, convert=anything, filter_convert=str),
     "remote_group_id": Attr(allow_post=True, default=None, convert=uuid_or_none, filter_convert=str),
     "remote_address_group_id": Attr(allow_post=True, default=None, convert=uuid_or_none, filter_convert=str),
     "normalized_cidr": Attr(is_filter=False),
