@@ -51,6 +51,10 @@ class HostState:
     networks: tuple[Mapping[str, Any], ...] = ()
     ports: tuple[Mapping[str, Any], ...] = ()
     agents: tuple[Mapping[str, Any], ...] = ()
+    #: The groups of this host's ports and the groups their rules name as remote groups.
+    security_groups: tuple[Mapping[str, Any], ...] = ()
+    #: Ports anywhere that are members of those remote groups.
+    remote_group_ports: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,9 @@ def parse_host_state(body: Mapping[str, Any]) -> HostState:
         networks=_dicts(body["networks"], "networks"),
         ports=_dicts(body["ports"], "ports"),
         agents=_dicts(body["agents"], "agents"),
+        # Optional: a server without security groups sends neither (no filter then).
+        security_groups=_dicts(body.get("security_groups", []), "security_groups"),
+        remote_group_ports=_dicts(body.get("remote_group_ports", []), "remote_group_ports"),
     )
 
 
