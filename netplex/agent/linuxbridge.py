@@ -48,6 +48,7 @@ from netplex.agent.ops import (
     SetLinkDown,
     SetLinkUp,
 )
+from netplex.agent.secgroups_backend import FilteredBackend, with_filter
 from netplex.linux.ip import observe_linux, read_links
 
 if TYPE_CHECKING:
@@ -328,11 +329,12 @@ class LinuxBridgeKind(BackendKind):
         return {"interface_mappings": dict(settings.physical_interface_mappings),
                 "bridge_mappings": dict(settings.lb_bridge_mappings)}
 
-    def build(self, settings: AgentSettings) -> LinuxBridgeBackend:
-        return LinuxBridgeBackend(LinuxBridgeConfig(
+    def build(self, settings: AgentSettings) -> FilteredBackend:
+        """The bridge backend with security group enforcement (:mod:`netplex.agent.secgroups_backend`)."""
+        return with_filter(LinuxBridgeBackend(LinuxBridgeConfig(
             local_ip=settings.local_ip or None,
             physical_interface_mappings=dict(settings.physical_interface_mappings),
             bridge_mappings=dict(settings.lb_bridge_mappings),
             udp_port=settings.udp_port,
             enable_vxlan=settings.enable_vxlan and "vxlan" in settings.tunnel_types,
-        ), netns=settings.netns or None)
+        ), netns=settings.netns or None), "bridge", netns=settings.netns or None)

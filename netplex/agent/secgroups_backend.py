@@ -25,6 +25,7 @@ removes them.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -39,7 +40,7 @@ from netplex.linux.nftables import NftError, NftTable, apply_script, read_table
 from netplex.linux.sysctl import read_sysctls, write_sysctls
 
 __all__ = ["BRIDGE_NF_SYSCTLS", "ApplyFilter", "EnableBridgeNetfilter", "FilterObserved", "Filtered",
-           "FilteredBackend", "filter_ops"]
+           "FilteredBackend", "filter_ops", "with_filter"]
 
 #: Bridged IPv4/IPv6 through the inet hooks (where conntrack is), in the host's namespace.
 BRIDGE_NF_SYSCTLS: Mapping[str, str] = {"net.bridge.bridge-nf-call-iptables": "1",
@@ -129,7 +130,17 @@ class FilteredBackend(Backend[Filtered[Any]]):
         self._read = read
         self._run = run
 
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped backend's own attributes (its config, netns) read through."""
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
     def _observe_filter(self) -> FilterObserved:
+        if self._read is read_table and shutil.which("nft") is None:
+            # No nftables on this host: there are no tables of ours; a port that needs
+            # one is reported DOWN when the transaction fails, the rest works.
+            return FilterObserved(tables={k: None for k in _TABLES[self.mode]})
         tables = {k: self._read(self.netns, *k) for k in _TABLES[self.mode]}
         sysctls = read_sysctls(self.netns, BRIDGE_NF_SYSCTLS) if self.mode == "bridge" else {}
         return FilterObserved(tables=tables, sysctls=sysctls)
@@ -200,3 +211,22 @@ class FilteredBackend(Backend[Filtered[Any]]):
 
     def close(self) -> None:
         self.inner.close()
+
+
+_WRAPPERS: dict[type[Any], type[FilteredBackend]] = {}
+
+
+def with_filter(inner: Backend[Any], mode: str, netns: str | None = None) -> FilteredBackend:
+    """``inner`` with security group enforcement (what the backend kinds build).
+
+    The result reads the wrapped backend's attributes through and is registered as
+    a virtual subclass of its class, so ``isinstance(backend, LinuxBridgeBackend)``
+    and ``backend.config`` keep meaning what they meant for the bare backend.
+    """
+    kind = type(inner)
+    cls = _WRAPPERS.get(kind)
+    if cls is None:
+        cls = type(f"Filtered{kind.__name__}", (FilteredBackend,), {"__module__": __name__})
+        kind.register(cls)
+        _WRAPPERS[kind] = cls
+    return cls(inner, mode, netns)
