@@ -63,6 +63,7 @@ from netplex.agent.routed_plan import (
     port_status_routed,
     tap_sysctls,
 )
+from netplex.agent.secgroups_backend import FilteredBackend, with_filter
 from netplex.agent.settings import AgentSettings
 from netplex.client import ClientError, NeutronClient
 from netplex.linux import bird as birdd
@@ -334,7 +335,7 @@ class RoutedKind(BackendKind):
             "route_distribution": str(opts.get("route_distribution", "feed")),
         }
 
-    def build(self, settings: AgentSettings) -> RoutedBackend:
+    def build(self, settings: AgentSettings) -> FilteredBackend:
         opts = settings.backend_options
         config = RoutedPlanConfig(
             local_ip=settings.local_ip,
@@ -353,4 +354,6 @@ class RoutedKind(BackendKind):
             config = dataclasses.replace(config, bird_config=text)
             bird = BirdDaemon(files, settings.netns or None, bird=str(opts.get("bird") or "bird"),
                               birdc=str(opts.get("birdc") or "birdc"))
-        return RoutedBackend(config, HttpServerFacts(client), netns=settings.netns or None, bird=bird)
+        backend = RoutedBackend(config, HttpServerFacts(client), netns=settings.netns or None, bird=bird)
+        # Security groups: nftables on the taps, in the same pass (netplex.agent.secgroups_backend).
+        return with_filter(backend, "routed", netns=settings.netns or None)
