@@ -4,7 +4,11 @@ For every port bound to this host (admin up) whose tap exists:
 
 * the tap is up; proxy ARP, IPv4 and IPv6 forwarding and proxy NDP are on
   for it, with no proxy delay (the kernel would otherwise wait up to 0.8 s
-  before each proxied answer);
+  before each proxied answer), and strict reverse-path filtering: a VM that
+  sends from an IPv4 address that is not its own (another VM's, or an unknown
+  one) reaches nobody, not even the gateway. IPv6 source checks, MAC checks
+  and isolation between routed networks are not done here (nftables, see
+  the security-group work);
 * a host route ``ip/32`` (``ip/128``) ``dev tap scope link proto 78`` to
   each fixed IP, and a permanent neighbour entry ``ip -> port MAC`` on the tap;
 * the **gateway**: each gateway IP of the port's network (from the server's
@@ -85,8 +89,11 @@ GLOBAL_SYSCTLS: Mapping[str, str] = {
 
 
 def tap_sysctls(dev: str) -> dict[str, str]:
-    """Per-tap parameters: proxy ARP/NDP, forwarding, and answers without delay."""
+    """Per-tap parameters: proxy ARP/NDP, forwarding, answers without delay, and strict
+    reverse-path filtering (IPv4 anti-spoofing: a packet - or an ARP request - whose source
+    is not routed back through the same tap, i.e. is not one of this VM's addresses, is dropped)."""
     return {
+        f"net.ipv4.conf.{dev}.rp_filter": "1",
         f"net.ipv4.conf.{dev}.proxy_arp": "1",
         f"net.ipv4.conf.{dev}.forwarding": "1",
         f"net.ipv4.neigh.{dev}.proxy_delay": "0",

@@ -73,9 +73,17 @@ def bgp_route(lab: Lab, host: str, prefix: str) -> bool:
                for line in (kernel_routes(lab, host, "-4") + kernel_routes(lab, host, "-6")).splitlines())
 
 
-def pings(lab: Lab, vm: str, ip: str) -> bool:
-    return netns.run(lab.state.vms[vm].ns, ["ping", "-c", "1", "-W", "1", "-w", "8", ip],
-                     check=False, timeout=15).returncode == 0
+def pings(lab: Lab, vm: str, ip: str, within: float = 10.0) -> bool:
+    """One answered ping within ``within`` seconds (retried: a fresh VM's IPv6 address is
+    tentative for a moment, and ping gives up at once then)."""
+    end = time.monotonic() + within
+    while True:
+        if netns.run(lab.state.vms[vm].ns, ["ping", "-c", "1", "-W", "1", ip], check=False,
+                     timeout=15).returncode == 0:
+            return True
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.2)
 
 
 def test_routes_to_the_other_host_come_from_bgp_and_pings_cross(lab: Lab) -> None:
