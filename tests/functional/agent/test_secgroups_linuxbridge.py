@@ -194,11 +194,12 @@ print(" ".join(sorted(got)))
 """
 
 
-def udp_arrivals(sender: Vm, receiver: Vm, sources: list[str]) -> set[str]:
+def udp_arrivals(sender: Vm, receiver: Vm, sources: list[str], l2: bool = True) -> set[str]:
     """Which of ``sources`` (as the sender's source address) reach ``receiver``."""
-    # A permanent neighbour: the spoofed source would otherwise fail at ARP already.
-    sh(sender.ns, "ip", "neigh", "replace", receiver.ip, "lladdr", receiver.mac, "dev", "eth0",
-       "nud", "permanent")
+    if l2:
+        # A permanent neighbour: the spoofed source would otherwise fail at ARP already.
+        sh(sender.ns, "ip", "neigh", "replace", receiver.ip, "lladdr", receiver.mac, "dev", "eth0",
+           "nud", "permanent")
     recv = subprocess.Popen(netns.exec_in(receiver.ns, [sys.executable, "-c", _UDP_RECV]),
                             stdout=subprocess.PIPE, text=True)
     try:
