@@ -47,7 +47,8 @@ def rule(direction: str, **kw: Any) -> dict[str, Any]:
 
 GROUPS = {
     G_A: {"id": G_A, "stateful": True, "security_group_rules": []},
-    G_OUT: {"id": G_OUT, "stateful": True, "security_group_rules": [rule("egress")]},
+    G_OUT: {"id": G_OUT, "stateful": True, "security_group_rules": [rule("egress"),
+                                                                     rule("egress", ethertype="IPv6")]},
     G_B: {"id": G_B, "stateful": True, "security_group_rules": [
         rule("egress"),
         rule("ingress", protocol="tcp", port_range_min=22, port_range_max=22, remote_group_id=G_A)]},
@@ -78,7 +79,7 @@ class Host:
         self.ns = make_netns("h")
         self.vms: dict[str, Vm] = {}
 
-    def add_vm(self, name: str, ip: str, groups: list[str], security: bool = True) -> Vm:
+    def add_vm(self, name: str, ip: str, groups: list[str], security: bool = True, ip6: str = "") -> Vm:
         pid = str(uuid.uuid4())
         mac = f"fa:16:3e:00:00:{len(self.vms) + 1:02x}"
         ns = self.make_netns(name)
@@ -87,9 +88,13 @@ class Host:
         sh(ns, "ip", "link", "set", "eth0", "address", mac, "up")
         sh(ns, "ip", "link", "set", "lo", "up")
         sh(ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+        fixed = [{"subnet_id": "s", "ip_address": ip}]
+        if ip6:
+            sh(ns, "ip", "-6", "addr", "add", f"{ip6}/64", "dev", "eth0", "nodad")
+            fixed.append({"subnet_id": "s6", "ip_address": ip6})
         sh(self.ns, "ip", "link", "set", tap, "up")
         port = {"id": pid, "network_id": NET, "mac_address": mac, "admin_state_up": True,
-                "fixed_ips": [{"subnet_id": "s", "ip_address": ip}], "allowed_address_pairs": [],
+                "fixed_ips": fixed, "allowed_address_pairs": [],
                 "binding:host_id": "h1", "binding:vif_type": "bridge", "device_owner": "compute:nova",
                 "security_groups": groups if security else [], "port_security_enabled": security}
         vm = self.vms[name] = Vm(ns, port)
@@ -268,3 +273,21 @@ def test_port_security_off_leaves_no_filter_objects(host: Host) -> None:
     a.port.update(port_security_enabled=False, security_groups=[])
     host.converge()
     assert read_table(host.ns, *INET_TABLE) is None and read_table(host.ns, *BRIDGE_TABLE) is None
+
+
+def test_ipv6_neighbour_discovery_passes_and_rules_apply(host: Host) -> None:
+    a = host.add_vm("a", "10.9.0.1", [G_OUT], ip6="fd09::1")
+    b = host.add_vm("b", "10.9.0.2", [G_B], ip6="fd09::2")
+    c = host.add_vm("c", "10.9.0.3", [], security=False, ip6="fd09::3")
+    host.converge()
+
+    def ping6(src: Vm, dst: str) -> bool:
+        # Retried: the link-local addresses may still be tentative right after plugging.
+        return any(sh(src.ns, "ping", "-6", "-c", "1", "-W", "1", dst, check=False).returncode == 0
+                   for _ in range(5))
+
+    assert ping6(a, "fd09::3")           # ND out and in, the echo reply by conntrack
+    assert not ping6(c, "fd09::1")       # A admits nothing
+    assert not ping6(a, "fd09::2")       # B has no IPv6 ingress rule
+    # ...but ND with B works both ways: A learned B's MAC.
+    assert b.mac in sh(a.ns, "ip", "-6", "neigh", "show", "fd09::2").stdout
