@@ -291,3 +291,30 @@ def test_ipv6_neighbour_discovery_passes_and_rules_apply(host: Host) -> None:
     assert not ping6(a, "fd09::2")       # B has no IPv6 ingress rule
     # ...but ND with B works both ways: A learned B's MAC.
     assert b.mac in sh(a.ns, "ip", "-6", "neigh", "show", "fd09::2").stdout
+
+
+def test_stateless_groups_need_both_directions_and_rule_removal_cuts(host: Host) -> None:
+    s_a, s_b = str(uuid.uuid4()), str(uuid.uuid4())
+    ssh_in = rule("ingress", protocol="tcp", port_range_min=22, port_range_max=22)
+    GROUPS[s_a] = {"id": s_a, "stateful": False,
+                   "security_group_rules": [rule("egress"), rule("ingress", protocol="tcp")]}
+    GROUPS[s_b] = {"id": s_b, "stateful": False, "security_group_rules": [ssh_in]}
+    try:
+        a = host.add_vm("a", "10.9.0.1", [s_a])
+        b = host.add_vm("b", "10.9.0.2", [s_b])
+        host.converge()
+        with tcp_servers(b, 22):
+            assert not tcp_ok(a, b, 22)  # B's SYN-ACK has no egress rule and no conntrack to ride on
+            GROUPS[s_b]["security_group_rules"] = [ssh_in, rule("egress")]
+            host.converge()
+            assert tcp_ok(a, b, 22)
+            # Removing the rule: only B's ingress chain is rewritten, new connections are cut.
+            GROUPS[s_b]["security_group_rules"] = [rule("egress")]
+            res = host.converge()
+            (op,) = [o for o in res.plan.ops if isinstance(o, ApplyFilter)]
+            chains = {line.split()[4] for line in op.script.splitlines() if line.startswith("add rule")}
+            assert chains == {f"i-{tap_name(b.port['id'])}"}
+            assert not tcp_ok(a, b, 22)
+    finally:
+        GROUPS.pop(s_a, None)
+        GROUPS.pop(s_b, None)
