@@ -43,18 +43,22 @@ from netplex.agent.routed_bird import BgpSettings, render_bird_config
 from netplex.agent.routed_plan import (
     GLOBAL_SYSCTLS,
     ROUTE_PROTO,
+    RULE_LOOKUP,
+    RULE_PROHIBIT,
     TAP_ALIAS,
     TAP_PREFIX,
     AddAddress,
     AddNeighbour,
     AddProxy,
     AddRoute,
+    AddRule,
     CreateTap,
     DelAddress,
     DeleteTap,
     DelNeighbour,
     DelProxy,
     DelRoute,
+    DelRule,
     RoutedObserved,
     RoutedPlanConfig,
     RunBird,
@@ -72,7 +76,9 @@ from netplex.linux.routing import (
     address_line,
     read_devices,
     read_routes,
+    read_rules,
     route_line,
+    rule_line,
     run_ip_batch,
     tuntap_line,
 )
@@ -166,6 +172,10 @@ def op_lines(op: Op) -> list[str]:
             return [address_line("replace", dev, ip)]
         case DelAddress(dev, ip):
             return [address_line("del", dev, ip)]
+        case AddRule(rule):
+            return [rule_line("add", rule)]
+        case DelRule(rule):
+            return [rule_line("del", rule)]
     raise TypeError(f"not a routed-host operation: {op}")
 
 
@@ -178,9 +188,11 @@ def apply_routed(netns: str | None, ops: Sequence[Op]) -> ApplyResult:
     failed: dict[int, str] = {}
     sysctls = {i: op for i, op in enumerate(ops) if isinstance(op, SetSysctl)}
     first = [i for i, op in enumerate(ops) if isinstance(op, _LINK_OPS)]
-    rest = [i for i in range(len(ops)) if i not in sysctls and i not in set(first)]
+    # Rules go last (after the routes of their tables) and per family (ip -6 for IPv6 rules).
+    rules = {i: op.rule.family for i, op in enumerate(ops) if isinstance(op, AddRule | DelRule)}
+    rest = [i for i in range(len(ops)) if i not in sysctls and i not in set(first) and i not in rules]
 
-    def batch(indices: list[int]) -> None:
+    def batch(indices: list[int], family: int | None = None) -> None:
         lines: list[str] = []
         owner: list[int] = []
         for i in indices:
@@ -191,7 +203,7 @@ def apply_routed(netns: str | None, ops: Sequence[Op]) -> ApplyResult:
                 continue
             lines += got
             owner += [i] * len(got)
-        for i, err in zip(owner, run_ip_batch(netns, lines), strict=True):
+        for i, err in zip(owner, run_ip_batch(netns, lines, family=family), strict=True):
             if err is not None and i not in failed:
                 failed[i] = err
 
@@ -206,6 +218,8 @@ def apply_routed(netns: str | None, ops: Sequence[Op]) -> ApplyResult:
             if op.key in errors:
                 failed[i] = errors[op.key]
     batch(rest)
+    batch([i for i, f in rules.items() if f == 4], family=4)
+    batch([i for i, f in rules.items() if f == 6], family=6)
     return ApplyResult(applied=len(ops) - len(failed),
                        errors=tuple((ops[i], failed[i]) for i in sorted(failed)))
 
@@ -269,6 +283,7 @@ class RoutedBackend(Backend[RoutedObserved]):
             gateways=dict(self.facts.gateways()),
             next_hops6=dict(self.facts.next_hops6()),
             bird_config=self.bird.running_config() if self.bird is not None else None,
+            rules=read_rules(self.netns, TAP_PREFIX, (RULE_LOOKUP, RULE_PROHIBIT)),
         )
 
     def plan(self, desired: HostDesired, observed: RoutedObserved) -> Plan:

@@ -6,9 +6,16 @@ For every port bound to this host (admin up) whose tap exists:
   for it, with no proxy delay (the kernel would otherwise wait up to 0.8 s
   before each proxied answer), and strict reverse-path filtering: a VM that
   sends from an IPv4 address that is not its own (another VM's, or an unknown
-  one) reaches nobody, not even the gateway. IPv6 source checks, MAC checks
-  and isolation between routed networks are not done here (nftables, see
-  the security-group work);
+  one) reaches nobody, not even the gateway. IPv6 source checks and MAC
+  checks are not done here (nftables, see the security-group work);
+* **isolation** (feed mode): each routed network has its own routing table
+  (:func:`network_table`) holding its endpoints' routes, local and remote; two
+  policy rules per tap and family send the tap's traffic to that table only
+  (``prio 1000 iif TAP lookup T``, then ``prio 1001 iif TAP prohibit``), so a
+  VM reaches only its own network's endpoints and proxy ARP answers only for
+  those. Local endpoints' routes are in the main table too (traffic from the
+  underlay). In BGP mode BIRD installs the remote routes in the main table,
+  so the rules are left out there: routed networks are not isolated with BGP;
 * a host route ``ip/32`` (``ip/128``) ``dev tap scope link proto 78`` to
   each fixed IP, and a permanent neighbour entry ``ip -> port MAC`` on the tap;
 * the **gateway**: each gateway IP of the port's network (from the server's
@@ -28,9 +35,10 @@ mode): ``ip/32 via <that host's tunneling_ip> proto 78``; IPv6 addresses via
 its IPv6 underlay address (``configurations.tunneling_ip6``, IPv6 routes
 cannot have an IPv4 gateway) when it reported one.
 
-What the plan owns: routes of protocol :data:`ROUTE_PROTO` (nobody else's
-are even read), and on ``tap*`` devices their permanent neighbour entries,
-proxy entries and host addresses. Kernel parameters are set, never reset
+What the plan owns: routes of protocol :data:`ROUTE_PROTO` in any table
+(nobody else's are even read), rules of priorities :data:`RULE_LOOKUP` and
+:data:`RULE_PROHIBIT` on ``tap*`` devices, and on ``tap*`` devices their
+permanent neighbour entries, proxy entries and host addresses. Kernel parameters are set, never reset
 (they go with the tap). Taps themselves belong to the compute side, except
 those the agent made when ``[routed] create_taps`` is on (marked with the
 alias :data:`TAP_ALIAS`), which it deletes again when their port goes.
@@ -39,6 +47,7 @@ alias :data:`TAP_ALIAS`), which it deletes again when their port goes.
 from __future__ import annotations
 
 import functools
+import hashlib
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -47,27 +56,32 @@ from netplex.agent.backend_api import PortStatus
 from netplex.agent.model import HostDesired, PortSpec
 from netplex.agent.ops import Op, Plan, SetLinkDown, SetLinkUp
 from netplex.linux.neigh import Neighbour, ProxyEntry
-from netplex.linux.routing import DeviceState, Route
+from netplex.linux.routing import MAIN_TABLE, DeviceState, Route, Rule
 
 __all__ = [
     "GLOBAL_SYSCTLS",
     "ROUTE_PROTO",
+    "RULE_LOOKUP",
+    "RULE_PROHIBIT",
     "TAP_ALIAS",
     "TAP_PREFIX",
     "AddAddress",
     "AddNeighbour",
     "AddProxy",
     "AddRoute",
+    "AddRule",
     "CreateTap",
     "DelAddress",
     "DelNeighbour",
     "DelProxy",
     "DelRoute",
+    "DelRule",
     "DeleteTap",
     "RoutedObserved",
     "RoutedPlanConfig",
     "RunBird",
     "SetSysctl",
+    "network_table",
     "plan_routed",
     "port_status_routed",
     "tap_sysctls",
@@ -79,6 +93,16 @@ ROUTE_PROTO = 78
 TAP_PREFIX = "tap"
 #: ``ifalias`` of taps the agent created itself (only those it ever deletes).
 TAP_ALIAS = "netplex-routed"
+#: Priorities of the per-tap policy rules (isolation, feed mode): look up the tap's
+#: network's table, else drop. Rules of other priorities are never read or touched.
+RULE_LOOKUP, RULE_PROHIBIT = 1000, 1001
+
+
+def network_table(network_id: str) -> int:
+    """The routing table of a routed network on every host: 0x4E (``N``) and 24 bits of a hash
+    of its id, the same everywhere without coordination (a clash of two networks' tables on one
+    host would merge their routing domains: one in 16 million per pair)."""
+    return (0x4E << 24) | int(hashlib.sha1(network_id.encode()).hexdigest()[:6], 16)
 
 #: Host-wide parameters a routed host needs (a router, answering NDP for others).
 GLOBAL_SYSCTLS: Mapping[str, str] = {
@@ -134,6 +158,16 @@ class AddRoute(Op):
 @dataclass(frozen=True, slots=True)
 class DelRoute(Op):
     route: Route
+
+
+@dataclass(frozen=True, slots=True)
+class AddRule(Op):
+    rule: Rule
+
+
+@dataclass(frozen=True, slots=True)
+class DelRule(Op):
+    rule: Rule
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +233,8 @@ class RoutedObserved:
     next_hops6: Mapping[str, str] = field(default_factory=dict)
     #: BGP mode: the config our BIRD runs with (None: not running, or not BGP mode).
     bird_config: str | None = None
+    #: Our policy rules (priorities RULE_LOOKUP / RULE_PROHIBIT on tap devices).
+    rules: frozenset[Rule] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -212,6 +248,9 @@ class RoutedPlanConfig:
     install_remote_routes: bool = True
     #: BGP mode: the BIRD config that must run ("" in feed mode: no BIRD).
     bird_config: str = ""
+    #: Isolate routed networks from each other: a tap's traffic is routed by its network's
+    #: table only (feed mode; BGP-learned routes are in the main table, so not with BGP).
+    isolate: bool = True
 
 
 # --- the plan -----------------------------------------------------------------------------
@@ -240,6 +279,7 @@ class _Want:
     routes: set[Route] = field(default_factory=set)
     neighbours: set[Neighbour] = field(default_factory=set)
     proxies: set[ProxyEntry] = field(default_factory=set)
+    rules: set[Rule] = field(default_factory=set)
     addresses: set[tuple[str, str]] = field(default_factory=set)
     sysctls: dict[str, str] = field(default_factory=dict)
 
@@ -251,6 +291,7 @@ def _wired(port: PortSpec, observed: RoutedObserved) -> bool:
 
 def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConfig) -> _Want:
     want = _Want()
+    isolate = cfg.isolate and cfg.install_remote_routes
     v6_by_net: dict[str, set[str]] = {}
     for p in desired.ports:
         v6_by_net.setdefault(p.network_id, set()).update(ip for ip in p.fixed_ips if _version(ip) == 6)
@@ -262,8 +303,15 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
         dev = port.device
         want.sysctls.update(tap_sysctls(dev))
         gateways = observed.gateways.get(port.network_id, ())
+        table = network_table(port.network_id)
+        if isolate:
+            for family in (4, 6):
+                want.rules.add(Rule(family, RULE_LOOKUP, dev, table))
+                want.rules.add(Rule(family, RULE_PROHIBIT, dev, None))
         for ip in port.fixed_ips:
             want.routes.add(Route(_host_prefix(ip), dev=dev))
+            if isolate:
+                want.routes.add(Route(_host_prefix(ip), dev=dev, table=table))
             want.neighbours.add(Neighbour(dev, _norm(ip)[0], port.mac))
         for gw in gateways:
             want.addresses.add((dev, _norm(gw)[0]))
@@ -279,16 +327,22 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
         local = {r.dst for r in want.routes}
         for r in desired.routed_remotes:
             hop6 = observed.next_hops6.get(r.host, "")
+            # Isolated: only the network's own taps may reach it (nobody else needs to).
+            table = network_table(r.network_id) if isolate else MAIN_TABLE
             for ip in r.ips:
                 hop = r.next_hop if _version(ip) == 4 else hop6
                 dst = _host_prefix(ip)
                 if hop and hop not in (cfg.local_ip, cfg.local_ip6) and dst not in local:
-                    want.routes.add(Route(dst, via=hop))
+                    want.routes.add(Route(dst, via=hop, table=table))
     return want
 
 
-def _route_key(r: Route) -> tuple[str, str, str]:
-    return r.dst, r.dev or "", r.via or ""
+def _route_key(r: Route) -> tuple[str, str, str, int]:
+    return r.dst, r.dev or "", r.via or "", r.table
+
+
+def _rule_key(r: Rule) -> tuple[int, int, str, int]:
+    return r.family, r.priority, r.iif, -1 if r.table is None else r.table
 
 
 def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConfig) -> Plan:
@@ -318,6 +372,9 @@ def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanC
     ops += [AddNeighbour(n) for n in sorted(want.neighbours - observed.neighbours)]
     ops += [AddProxy(p) for p in sorted(want.proxies - observed.proxies)]
     ops += [AddRoute(r) for r in sorted(want.routes - observed.routes, key=_route_key)]
+    # Rules last: a tap's traffic moves to its network's table once that table is filled.
+    ops += [DelRule(r) for r in sorted(observed.rules - want.rules, key=_rule_key)]
+    ops += [AddRule(r) for r in sorted(want.rules - observed.rules, key=_rule_key)]
     if cfg.bird_config and observed.bird_config != cfg.bird_config:
         ops.append(RunBird(cfg.bird_config))
     return Plan(ops=tuple(ops))

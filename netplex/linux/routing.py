@@ -23,13 +23,17 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "MAIN_TABLE",
     "DeviceState",
     "Route",
+    "Rule",
     "address_line",
     "iproute2_json",
     "read_devices",
     "read_routes",
+    "read_rules",
     "route_line",
+    "rule_line",
     "run_ip_batch",
     "tuntap_line",
 ]
@@ -39,14 +43,19 @@ _BATCH_FAILED = re.compile(r"Command failed -:(\d+)")
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,15}")
 
 
+#: The kernel's main routing table (``ip route`` without ``table``).
+MAIN_TABLE = 254
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Route:
-    """A route of the main table: ``dst`` (``a.b.c.d/32``, ``x::y/128``) through ``dev``
+    """A route of ``table`` (default: main): ``dst`` (``a.b.c.d/32``, ``x::y/128``) through ``dev``
     (directly connected) or ``via`` a next hop (``dev`` then left to the kernel: None)."""
 
     dst: str
     dev: str | None = None
     via: str | None = None
+    table: int = MAIN_TABLE
 
     @property
     def version(self) -> int:
@@ -78,19 +87,62 @@ def _prefix(dst: str) -> str:
     return str(ipaddress.ip_network(dst, strict=False))
 
 
+_NAMED_TABLES = {"main": MAIN_TABLE, "local": 255, "default": 253}
+
+
+def _table(value: Any) -> int:
+    if value is None:
+        return MAIN_TABLE
+    text = str(value)
+    return _NAMED_TABLES[text] if text in _NAMED_TABLES else int(text)
+
+
 def read_routes(netns: str | None, proto: int) -> frozenset[Route]:
-    """The main table's IPv4 and IPv6 routes of protocol ``proto`` (nobody else's)."""
+    """IPv4 and IPv6 routes of protocol ``proto`` (nobody else's), of every table."""
     out: set[Route] = set()
     for family in ("-4", "-6"):
-        for r in iproute2_json(netns, [family, "route", "show", "proto", str(proto)]):
+        for r in iproute2_json(netns, [family, "route", "show", "table", "all", "proto", str(proto)]):
             dst = r.get("dst")
             if not dst or dst == "default":
                 continue
             via = r.get("gateway")
             if via is None and isinstance(r.get("via"), Mapping):
                 via = r["via"].get("host")
-            out.add(Route(_prefix(dst), None if via else r.get("dev"), via))
+            out.add(Route(_prefix(dst), None if via else r.get("dev"), via, _table(r.get("table"))))
     return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Rule:
+    """A policy-routing rule ``prio P iif DEV lookup TABLE`` (``table`` None: ``prohibit``)."""
+
+    family: int
+    priority: int
+    iif: str
+    table: int | None = None
+
+
+def read_rules(netns: str | None, prefix: str, priorities: Iterable[int]) -> frozenset[Rule]:
+    """IPv4 and IPv6 rules on input devices named ``prefix*`` with one of ``priorities``."""
+    wanted = set(priorities)
+    out: set[Rule] = set()
+    for family, flag in ((4, "-4"), (6, "-6")):
+        for r in iproute2_json(netns, [flag, "rule", "show"]):
+            iif = str(r.get("iif") or "")
+            prio = int(r.get("priority", -1))
+            if not iif.startswith(prefix) or prio not in wanted:
+                continue
+            table = None if r.get("action") == "prohibit" else _table(r.get("table"))
+            out.add(Rule(family, prio, iif, table))
+    return frozenset(out)
+
+
+def rule_line(verb: str, rule: Rule) -> str:
+    """``rule add|del`` for ``rule`` (run it in a batch of ``rule.family``)."""
+    if verb not in ("add", "del"):
+        raise ValueError(verb)
+    action = "prohibit" if rule.table is None else f"lookup {int(rule.table)}"
+    return f"rule {verb} prio {int(rule.priority)} iif {_dev(rule.iif)} {action}"
 
 
 def read_devices(netns: str | None, prefix: str) -> dict[str, DeviceState]:
@@ -133,6 +185,8 @@ def route_line(verb: str, route: Route, proto: int) -> str:
         parts += ["dev", _dev(route.dev)]
         if not route.via:
             parts += ["scope", "link"]
+    if route.table != MAIN_TABLE:
+        parts += ["table", str(int(route.table))]
     parts += ["proto", str(int(proto))]
     return " ".join(parts)
 
@@ -157,12 +211,16 @@ ALREADY = ("No such process", "No such file or directory", "Cannot assign reques
 
 
 def run_ip_batch(netns: str | None, lines: Sequence[str],
-                 done_if: Iterable[str] = ALREADY) -> list[str | None]:
-    """Run ``lines`` in one ``ip -force -batch -``; per line: None (done, or already so) or the error."""
+                 done_if: Iterable[str] = ALREADY, family: int | None = None) -> list[str | None]:
+    """Run ``lines`` in one ``ip -force -batch -``; per line: None (done, or already so) or the error.
+
+    ``family`` 6 runs ``ip -6`` (needed for ``rule`` lines; routes and neighbours take the
+    family from their addresses)."""
     if not lines:
         return []
     tolerated = tuple(done_if)
-    cmd = ["ip", *(["-n", netns] if netns else []), "-force", "-batch", "-"]
+    cmd = ["ip", *(["-n", netns] if netns else []), *(["-6"] if family == 6 else []),
+           "-force", "-batch", "-"]
     try:
         proc = subprocess.run(cmd, input="".join(f"{line}\n" for line in lines),
                               capture_output=True, text=True, timeout=_TIMEOUT, check=False)

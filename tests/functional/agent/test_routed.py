@@ -189,3 +189,22 @@ def test_a_vm_sending_from_an_address_not_its_own_reaches_nobody(lab: Lab) -> No
         assert netns.run(ns, ["ping", "-c", "1", "-W", "1", "-I", "10.60.0.99", GW], check=False).returncode != 0
     finally:
         netns.run(ns, ["ip", "addr", "del", "10.60.0.99/24", "dev", "eth0"], check=False)
+
+
+def test_routed_networks_are_isolated_from_each_other(lab: Lab) -> None:
+    lab.create_network("net2", "10.62.0.0/24", {"provider:network_type": "local"}, cidr6="fd62::/64")
+    lab.add_vm("vm-n1", "host-r1", "net2", "10.62.0.11", ip6="fd62::11")
+    lab.add_vm("vm-n2", "host-r2", "net2", "10.62.0.12", ip6="fd62::12")
+    try:
+        assert pings(lab, "vm-n1", "10.62.0.12") and pings(lab, "vm-n2", "fd62::11")
+        for src, dst in [("vm-n1", "10.60.0.11"), ("vm-n1", "10.60.0.12"), ("vm-n1", "fd60::11"),
+                         ("vm-n1", "fd60::12"), ("vm-1", "10.62.0.11"), ("vm-1", "10.62.0.12"),
+                         ("vm-2", "fd62::11")]:
+            assert not pings(lab, src, dst, within=0), (src, dst)
+        # (The host answers on every gateway address it holds, whichever tap asks: those are the
+        # host's own addresses, not another network's VMs.)
+        # Its own network still works for the others.
+        assert pings(lab, "vm-1", "10.60.0.12")
+    finally:
+        lab.remove_vm("vm-n1")
+        lab.remove_vm("vm-n2")

@@ -10,20 +10,25 @@ from netplex.agent.routed import AGENT_TYPE, RoutedKind, op_lines
 from netplex.agent.routed_plan import (
     GLOBAL_SYSCTLS,
     ROUTE_PROTO,
+    RULE_LOOKUP,
+    RULE_PROHIBIT,
     TAP_ALIAS,
     AddAddress,
     AddNeighbour,
     AddProxy,
     AddRoute,
+    AddRule,
     CreateTap,
     DelAddress,
     DeleteTap,
     DelNeighbour,
     DelProxy,
     DelRoute,
+    DelRule,
     RoutedObserved,
     RoutedPlanConfig,
     SetSysctl,
+    network_table,
     plan_routed,
     port_status_routed,
     tap_sysctls,
@@ -31,7 +36,7 @@ from netplex.agent.routed_plan import (
 from netplex.agent.settings import AgentSettings
 from netplex.drivers.mechanisms.routed import AGENT_TYPE_ROUTED
 from netplex.linux.neigh import Neighbour, ProxyEntry
-from netplex.linux.routing import DeviceState, Route
+from netplex.linux.routing import DeviceState, Route, Rule
 
 NET = "11111111-2222-3333-4444-555555555555"
 P1 = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -39,6 +44,7 @@ P2 = "bbbbbbbb-0000-0000-0000-000000000002"
 TAP1 = "tap" + P1[:11]
 MAC1 = "fa:16:3e:00:00:01"
 CFG = RoutedPlanConfig(local_ip="192.0.2.1", local_ip6="2001:db8:ff::1")
+T = network_table(NET)
 
 
 def desired(*ports: PortSpec, remotes: tuple[RoutedEndpoint, ...] = ()) -> HostDesired:
@@ -77,7 +83,8 @@ def converged(d: HostDesired, o: RoutedObserved) -> RoutedObserved:
         neighbours=o.neighbours | {op.entry for op in ops if isinstance(op, AddNeighbour)},
         proxies=o.proxies | {op.entry for op in ops if isinstance(op, AddProxy)},
         sysctls={**o.sysctls, **{op.key: op.value for op in ops if isinstance(op, SetSysctl)}},
-        gateways=o.gateways, next_hops6=o.next_hops6)
+        gateways=o.gateways, next_hops6=o.next_hops6,
+        rules=o.rules | {op.rule for op in ops if isinstance(op, AddRule)})
 
 
 def test_a_local_port_gets_routes_neighbours_gateway_and_sysctls() -> None:
@@ -89,9 +96,14 @@ def test_a_local_port_gets_routes_neighbours_gateway_and_sysctls() -> None:
             AddAddress(TAP1, "10.0.0.1"), AddAddress(TAP1, "2001:db8::1"),
             # IPv6 peers of the network are answered by proxy NDP; IPv4 by proxy ARP.
             AddProxy(ProxyEntry(TAP1, "2001:db8::6")),
-            # The remote endpoint through its host's underlay addresses.
-            AddRoute(Route("10.0.0.6/32", via="192.0.2.2")),
-            AddRoute(Route("2001:db8::6/128", via="2001:db8:ff::2"))} <= ops
+            # The remote endpoint through its host's underlay addresses, in the network's table.
+            AddRoute(Route("10.0.0.6/32", via="192.0.2.2", table=T)),
+            AddRoute(Route("2001:db8::6/128", via="2001:db8:ff::2", table=T)),
+            # Local ones in the main table (from the underlay) and the network's table (from its taps).
+            AddRoute(Route("10.0.0.5/32", dev=TAP1, table=T)),
+            # The tap's traffic is routed by its network's table only.
+            AddRule(Rule(4, RULE_LOOKUP, TAP1, T)), AddRule(Rule(4, RULE_PROHIBIT, TAP1, None)),
+            AddRule(Rule(6, RULE_LOOKUP, TAP1, T)), AddRule(Rule(6, RULE_PROHIBIT, TAP1, None))} <= ops
     assert {SetSysctl(k, v) for k, v in {**tap_sysctls(TAP1), **GLOBAL_SYSCTLS}.items()} <= ops
 
 
@@ -106,7 +118,7 @@ def test_a_converged_host_plans_nothing_and_reports_the_port_up() -> None:
 def test_a_port_that_goes_takes_everything_of_ours_with_it() -> None:
     before = converged(desired(port(), remotes=(REMOTE,)), host())
     ops = plan_routed(desired(), before, CFG).ops
-    assert {type(op) for op in ops} == {DelRoute, DelNeighbour, DelProxy, DelAddress}
+    assert {type(op) for op in ops} == {DelRoute, DelNeighbour, DelProxy, DelAddress, DelRule}
     assert {op.route for op in ops if isinstance(op, DelRoute)} == before.routes
     assert DeleteTap(TAP1) not in ops  # the compute side's device is left alone
 
@@ -115,8 +127,8 @@ def test_moved_remote_endpoint_is_rerouted_and_local_wins_over_remote() -> None:
     before = converged(desired(port(), remotes=(REMOTE,)), host())
     moved = RoutedEndpoint(P2, NET, "r3", ("10.0.0.6",), next_hop="192.0.2.3")
     ops = plan_routed(desired(port(), remotes=(moved,)), before, CFG).ops
-    assert DelRoute(Route("10.0.0.6/32", via="192.0.2.2")) in ops
-    assert AddRoute(Route("10.0.0.6/32", via="192.0.2.3")) in ops
+    assert DelRoute(Route("10.0.0.6/32", via="192.0.2.2", table=T)) in ops
+    assert AddRoute(Route("10.0.0.6/32", via="192.0.2.3", table=T)) in ops
     # A remote claiming our own underlay address (stale) is never routed to ourselves.
     loop = RoutedEndpoint(P2, NET, "r1-old", ("10.0.0.7",), next_hop="192.0.2.1")
     assert not [op for op in plan_routed(desired(port(), remotes=(loop,)), host(), CFG).ops
@@ -136,10 +148,18 @@ def test_missing_tap_admin_down_and_agent_made_taps() -> None:
     assert plan_routed(d, host(up=False), CFG).ops[0] == SetLinkUp(TAP1)
 
 
-def test_feed_mode_off_installs_no_remote_routes() -> None:
+def test_feed_mode_off_installs_no_remote_routes_and_no_rules() -> None:
     cfg = RoutedPlanConfig(local_ip="192.0.2.1", install_remote_routes=False)
     ops = plan_routed(desired(port(), remotes=(REMOTE,)), host(), cfg).ops
     assert not [op for op in ops if isinstance(op, AddRoute) and op.route.via]
+    # BGP-learned routes are in the main table: a tap limited to its network's table would miss them.
+    assert not [op for op in ops if isinstance(op, AddRule)]
+    assert {op.route.table for op in ops if isinstance(op, AddRoute)} == {254}
+
+
+def test_each_network_has_its_own_stable_table() -> None:
+    assert network_table(NET) == network_table(NET) != network_table("another-network")
+    assert network_table(NET) >> 24 == 0x4E
 
 
 def test_operations_become_ip_batch_lines() -> None:

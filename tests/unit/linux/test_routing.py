@@ -35,3 +35,12 @@ def test_addresses_are_host_prefixes_and_ipv6_skips_dad() -> None:
     assert address_line("replace", "tap1", "fd00::1") == "addr replace fd00::1/128 dev tap1 nodad"
     assert address_line("del", "tap1", "fd00::1") == "addr del fd00::1/128 dev tap1"
     assert neigh_line("del", Neighbour("tap1", "10.0.0.5", "")) == "neigh del 10.0.0.5 dev tap1"
+
+
+def test_table_routes_and_rules() -> None:
+    from netplex.linux.routing import Rule, rule_line
+
+    assert route_line("replace", Route("10.0.0.6/32", via="192.0.2.2", table=1310720001), 78) == (
+        "route replace 10.0.0.6/32 via 192.0.2.2 table 1310720001 proto 78")
+    assert rule_line("add", Rule(4, 1000, "tap1", 7)) == "rule add prio 1000 iif tap1 lookup 7"
+    assert rule_line("del", Rule(6, 1001, "tap1", None)) == "rule del prio 1001 iif tap1 prohibit"
