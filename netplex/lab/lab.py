@@ -25,6 +25,14 @@ Where things run, and why:
   datapath's devices and sockets are that host's.
 * The underlay addresses (10.99.0.0/24) exist only inside the namespaces.
   Nothing is created in the root namespace except processes and files.
+* Routed hosts (kind ``routed``) also get an IPv6 underlay address
+  (fd99::N) and serve only the routed network ``net-r`` (``local`` type,
+  10.50.0.0/24 + fd50::/64, one VM each); their agents install each
+  other's endpoint routes from the feed. With ``fabric="bgp"`` every second
+  routed host sits in 10.98.0.0/24 behind a router namespace running BIRD
+  (:mod:`netplex.lab.fabric`) and the routes are learned over BGP. Routed and
+  L2 networks have no router between them: the ping matrix expects them
+  isolated.
 
 Everything made is recorded in ``<dir>/state.json`` *before* it is made, so
 ``down`` removes it all even after a crash half-way through ``up``; processes
