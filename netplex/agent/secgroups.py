@@ -9,7 +9,9 @@ adds that to a host backend's pass.
 Semantics (Neutron's):
 
 * a port with ``port_security_enabled`` false (or a server that does not say:
-  the key is missing) gets no filter at all, everything passes;
+  the key is missing) gets no filter at all, everything passes; so do the
+  network's own ports (``device_owner`` ``network:*``: DHCP, router
+  interfaces), which Neutron's firewall drivers never filter either;
 * a port with port security gets anti-spoofing (its MAC and fixed IPs plus the
   allowed address pairs; the IPv6 link-local address derived from each allowed
   MAC) and its groups' rules; what no rule allows is dropped. A port with port
@@ -210,7 +212,8 @@ def security_from_api(local_ports: Iterable[Mapping[str, Any]], groups: Iterable
     by_id = {str(g["id"]): g for g in groups if isinstance(g, Mapping) and g.get("id")}
     compiled: dict[str, tuple[Rule, ...]] = {}
     filters: list[PortFilter] = []
-    locals_ = [p for p in local_ports if p.get("port_security_enabled") is True and p.get("id")]
+    locals_ = [p for p in local_ports if p.get("port_security_enabled") is True and p.get("id")
+               and not str(p.get("device_owner") or "").startswith("network:")]
     for port in locals_:
         gids = [str(g) for g in port.get("security_groups") or ()]
         rules: list[Rule] = []

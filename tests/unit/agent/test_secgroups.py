@@ -76,6 +76,8 @@ def test_port_security_off_or_unknown_means_no_filter() -> None:
     assert security_from_api([port(security=False)], [group(G_WEB)], []).ports == ()
     assert security_from_api([port(security=None)], [group(G_WEB)], []).ports == ()
     assert render(security_from_api([port(security=False)], [], []), "bridge") == {}
+    dhcp = dict(port(), device_owner="network:dhcp")
+    assert security_from_api([dhcp], [group(G_WEB)], []).ports == ()
 
 
 def test_stateless_only_when_every_group_is() -> None:
