@@ -81,20 +81,6 @@ class PortService:
         self.rows = rows
         self.addresses = addresses
 
-    # -- dicts -------------------------------------------------------------
-
-    def render(self, conn: Connection, port_id: str) -> dict[str, Any]:
-        """The port as the API shows it, read on ``conn``."""
-        return self.rows.render(conn, port_id)
-
-    def dict_in_session(self, s: Session, port_id: str) -> dict[str, Any]:
-        """The port as the API shows it, as this transaction sees it (flush first)."""
-        return self.rows.render(s.connection(), port_id)
-
-    def render_where(self, conn: Connection, *where: Any) -> list[dict[str, Any]]:
-        """API dicts of the ports matching ``where`` (SQL clauses), ordered by id."""
-        return self.rows.render_where(conn, *where)
-
     def touched(self, txn: Txn, port_id: str) -> None:
         """The port changed through something it shows (tags): new revision, on the feed."""
         self.rows.port_changed(txn, port_id)
@@ -301,7 +287,7 @@ class PortService:
             # After the row update: a host change sets the port DOWN, whatever it asked.
             rebind = self._stage_binding(txn, port_id, attrs)
             txn.flush()
-            current = self.render(conn, port_id)
+            current = self.rows.render(conn, port_id)
             segments: list[Segment] = []
             if want_hooks:
                 segments = self.types.get_segments(txn.session, row.network_id)
@@ -362,7 +348,7 @@ class PortService:
     def delete_in_txn(self, txn: Txn, port_id: str, segments: list[Segment] | None = None) -> dict[str, Any]:
         """Delete the port in ``txn``; ``segments`` of its network for drivers (read if None)."""
         conn = txn.conn
-        original = self.render(conn, port_id)
+        original = self.rows.render(conn, port_id)
         if self.hooks.wants("port", "delete"):
             if segments is None:
                 segments = self.types.get_segments(txn.session, original["network_id"])
