@@ -6,16 +6,22 @@ For every port bound to this host (admin up) whose tap exists:
   for it, with no proxy delay (the kernel would otherwise wait up to 0.8 s
   before each proxied answer), and strict reverse-path filtering: a VM that
   sends from an IPv4 address that is not its own (another VM's, or an unknown
-  one) reaches nobody, not even the gateway. IPv6 source checks and MAC
-  checks are not done here (nftables, see the security-group work);
+  one) reaches nobody, not even the gateway (IPv6: see isolation below).
+  MAC checks are not done here (nftables, see the security-group work);
 * **isolation** (feed mode): each routed network has its own routing table
-  (:func:`network_table`) holding its endpoints' routes, local and remote; two
-  policy rules per tap and family send the tap's traffic to that table only
-  (``prio 1000 iif TAP lookup T``, then ``prio 1001 iif TAP prohibit``), so a
-  VM reaches only its own network's endpoints and proxy ARP answers only for
-  those. Local endpoints' routes are in the main table too (traffic from the
-  underlay). In BGP mode BIRD installs the remote routes in the main table,
-  so the rules are left out there: routed networks are not isolated with BGP;
+  (:func:`network_table`) holding its endpoints' routes, local and remote;
+  policy rules send a tap's traffic to that table only, and only from the
+  VM's own addresses (``prio 1000 iif TAP from VM-IP lookup T`` per address,
+  then ``prio 1001 iif TAP prohibit`` per family), so a VM reaches only its
+  own network's endpoints, proxy ARP answers only for those, and a VM sending
+  from an address not its own (IPv4 or IPv6) reaches nobody. (The host's
+  ``local`` table comes first: NDP, link-local and the gateway addresses are
+  answered as before.) Every rule is matched linearly per packet, so a host
+  with thousands of taps pays for thousands of rules. Local endpoints' routes
+  are in the main table too (traffic from the underlay). In BGP mode BIRD
+  installs the remote routes in the main table, so the rules are left out
+  there: routed networks are not isolated with BGP, and IPv6 sources are not
+  checked;
 * a host route ``ip/32`` (``ip/128``) ``dev tap scope link proto 78`` to
   each fixed IP, and a permanent neighbour entry ``ip -> port MAC`` on the tap;
 * the **gateway**: each gateway IP of the port's network (from the server's
@@ -38,7 +44,8 @@ cannot have an IPv4 gateway) when it reported one.
 What the plan owns: routes of protocol :data:`ROUTE_PROTO` in any table
 (nobody else's are even read), rules of priorities :data:`RULE_LOOKUP` and
 :data:`RULE_PROHIBIT` on ``tap*`` devices, and on ``tap*`` devices their
-permanent neighbour entries, proxy entries and host addresses. Kernel parameters are set, never reset
+permanent neighbour entries, proxy entries and host addresses. Kernel
+parameters are set, never reset
 (they go with the tap). Taps themselves belong to the compute side, except
 those the agent made when ``[routed] create_taps`` is on (marked with the
 alias :data:`TAP_ALIAS`), which it deletes again when their port goes.
@@ -306,8 +313,10 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
         table = network_table(port.network_id)
         if isolate:
             for family in (4, 6):
-                want.rules.add(Rule(family, RULE_LOOKUP, dev, table))
                 want.rules.add(Rule(family, RULE_PROHIBIT, dev, None))
+            # From the VM's own addresses only: anything else it sends is prohibited.
+            want.rules.update(Rule(_version(ip), RULE_LOOKUP, dev, table, _norm(ip)[0])
+                              for ip in port.fixed_ips)
         for ip in port.fixed_ips:
             want.routes.add(Route(_host_prefix(ip), dev=dev))
             if isolate:
@@ -341,8 +350,8 @@ def _route_key(r: Route) -> tuple[str, str, str, int]:
     return r.dst, r.dev or "", r.via or "", r.table
 
 
-def _rule_key(r: Rule) -> tuple[int, int, str, int]:
-    return r.family, r.priority, r.iif, -1 if r.table is None else r.table
+def _rule_key(r: Rule) -> tuple[int, int, str, int, str]:
+    return r.family, r.priority, r.iif, -1 if r.table is None else r.table, r.src or ""
 
 
 def plan_routed(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConfig) -> Plan:

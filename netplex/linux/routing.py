@@ -114,12 +114,14 @@ def read_routes(netns: str | None, proto: int) -> frozenset[Route]:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Rule:
-    """A policy-routing rule ``prio P iif DEV lookup TABLE`` (``table`` None: ``prohibit``)."""
+    """A policy-routing rule ``prio P iif DEV [from SRC] lookup TABLE`` (``table`` None:
+    ``prohibit``; ``src`` None: from all, else one address)."""
 
     family: int
     priority: int
     iif: str
     table: int | None = None
+    src: str | None = None
 
 
 def read_rules(netns: str | None, prefix: str, priorities: Iterable[int]) -> frozenset[Rule]:
@@ -133,7 +135,14 @@ def read_rules(netns: str | None, prefix: str, priorities: Iterable[int]) -> fro
             if not iif.startswith(prefix) or prio not in wanted:
                 continue
             table = None if r.get("action") == "prohibit" else _table(r.get("table"))
-            out.add(Rule(family, prio, iif, table))
+            src = r.get("src")
+            if src in (None, "all"):
+                src = None
+            elif r.get("srclen") is not None:
+                src = f"{src}/{r['srclen']}"  # not a host address: never one of ours
+            else:
+                src = str(ipaddress.ip_address(src))
+            out.add(Rule(family, prio, iif, table, src))
     return frozenset(out)
 
 
@@ -142,7 +151,11 @@ def rule_line(verb: str, rule: Rule) -> str:
     if verb not in ("add", "del"):
         raise ValueError(verb)
     action = "prohibit" if rule.table is None else f"lookup {int(rule.table)}"
-    return f"rule {verb} prio {int(rule.priority)} iif {_dev(rule.iif)} {action}"
+    source = ""
+    if rule.src is not None:
+        addr = ipaddress.ip_address(rule.src)
+        source = f" from {addr}/{addr.max_prefixlen}"
+    return f"rule {verb} prio {int(rule.priority)} iif {_dev(rule.iif)}{source} {action}"
 
 
 def read_devices(netns: str | None, prefix: str) -> dict[str, DeviceState]:

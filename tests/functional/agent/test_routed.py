@@ -187,8 +187,14 @@ def test_a_vm_sending_from_an_address_not_its_own_reaches_nobody(lab: Lab) -> No
                              check=False, timeout=15)
             assert (proc.returncode == 0) == (src == "10.60.0.11"), (src, proc.stdout)
         assert netns.run(ns, ["ping", "-c", "1", "-W", "1", "-I", "10.60.0.99", GW], check=False).returncode != 0
+        netns.run(ns, ["ip", "addr", "add", "fd60::99/64", "dev", "eth0", "nodad"])
+        for src in ("fd60::99", "fd60::11"):
+            proc = netns.run(ns, ["ping", "-c", "2", "-i", "0.2", "-W", "1", "-I", src, "fd60::12"],
+                             check=False, timeout=15)
+            assert (proc.returncode == 0) == (src == "fd60::11"), (src, proc.stdout)
     finally:
         netns.run(ns, ["ip", "addr", "del", "10.60.0.99/24", "dev", "eth0"], check=False)
+        netns.run(ns, ["ip", "addr", "del", "fd60::99/64", "dev", "eth0"], check=False)
 
 
 def test_routed_networks_are_isolated_from_each_other(lab: Lab) -> None:

@@ -102,8 +102,9 @@ def test_a_local_port_gets_routes_neighbours_gateway_and_sysctls() -> None:
             # Local ones in the main table (from the underlay) and the network's table (from its taps).
             AddRoute(Route("10.0.0.5/32", dev=TAP1, table=T)),
             # The tap's traffic is routed by its network's table only.
-            AddRule(Rule(4, RULE_LOOKUP, TAP1, T)), AddRule(Rule(4, RULE_PROHIBIT, TAP1, None)),
-            AddRule(Rule(6, RULE_LOOKUP, TAP1, T)), AddRule(Rule(6, RULE_PROHIBIT, TAP1, None))} <= ops
+            # (and only from the VM's own addresses: anti-spoofing, both families).
+            AddRule(Rule(4, RULE_LOOKUP, TAP1, T, "10.0.0.5")), AddRule(Rule(4, RULE_PROHIBIT, TAP1, None)),
+            AddRule(Rule(6, RULE_LOOKUP, TAP1, T, "2001:db8::5")), AddRule(Rule(6, RULE_PROHIBIT, TAP1, None))} <= ops
     assert {SetSysctl(k, v) for k, v in {**tap_sysctls(TAP1), **GLOBAL_SYSCTLS}.items()} <= ops
 
 

@@ -44,3 +44,5 @@ def test_table_routes_and_rules() -> None:
         "route replace 10.0.0.6/32 via 192.0.2.2 table 1310720001 proto 78")
     assert rule_line("add", Rule(4, 1000, "tap1", 7)) == "rule add prio 1000 iif tap1 lookup 7"
     assert rule_line("del", Rule(6, 1001, "tap1", None)) == "rule del prio 1001 iif tap1 prohibit"
+    assert rule_line("add", Rule(6, 1000, "tap1", 7, "fd00::5")) == (
+        "rule add prio 1000 iif tap1 from fd00::5/128 lookup 7")
