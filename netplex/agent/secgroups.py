@@ -36,6 +36,7 @@ from typing import Any
 from netplex.agent.model import tap_name
 
 __all__ = [
+    "GroupRules",
     "PortFilter",
     "RemoteGroup",
     "Rule",
@@ -105,6 +106,15 @@ class PortFilter:
     ips4: tuple[str, ...] = ()
     ips6: tuple[str, ...] = ()
     stateful: bool = True
+    #: The port's security groups (their rules are :attr:`SecurityDesired.groups`).
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRules:
+    """One group's compiled rules (a group the server did not send has none)."""
+
+    group_id: str
     rules: tuple[Rule, ...] = ()
 
 
@@ -122,6 +132,8 @@ class SecurityDesired:
     """Everything the host's filter must contain; empty = no filter objects at all."""
 
     ports: tuple[PortFilter, ...] = ()
+    #: Every group of a filtered port, by id order.
+    groups: tuple[GroupRules, ...] = ()
     remote_groups: tuple[RemoteGroup, ...] = ()
 
     def port(self, port_id: str) -> PortFilter | None:
@@ -215,12 +227,10 @@ def security_from_api(local_ports: Iterable[Mapping[str, Any]], groups: Iterable
     locals_ = [p for p in local_ports if p.get("port_security_enabled") is True and p.get("id")
                and not str(p.get("device_owner") or "").startswith("network:")]
     for port in locals_:
-        gids = [str(g) for g in port.get("security_groups") or ()]
-        rules: list[Rule] = []
+        gids = list(dict.fromkeys(str(g) for g in port.get("security_groups") or ()))
         for gid in gids:
             if gid not in compiled:
                 compiled[gid] = _group_rules(by_id.get(gid), gid)
-            rules += compiled[gid]
         known = [by_id[g] for g in gids if g in by_id]
         stateful = not known or any(g.get("stateful", True) is not False for g in known)
         v4, v6 = _addresses(port)
@@ -228,8 +238,8 @@ def security_from_api(local_ports: Iterable[Mapping[str, Any]], groups: Iterable
         v6 += [ipaddress.IPv6Network(link_local(m)) for m in macs]
         filters.append(PortFilter(port_id=str(port["id"]), device=tap_name(str(port["id"])),
                                   macs=macs, ips4=_collapse(v4), ips6=_collapse(v6),
-                                  stateful=stateful, rules=tuple(dict.fromkeys(rules))))
-    wanted = sorted({r.remote_group for f in filters for r in f.rules if r.remote_group})
+                                  stateful=stateful, groups=tuple(gids)))
+    wanted = sorted({r.remote_group for rules in compiled.values() for r in rules if r.remote_group})
     members: dict[str, tuple[list[Any], list[Any]]] = {g: ([], []) for g in wanted}
     seen: set[str] = set()
     for port in [*locals_, *member_ports]:
@@ -246,6 +256,7 @@ def security_from_api(local_ports: Iterable[Mapping[str, Any]], groups: Iterable
             members[g][1].extend(v6)
     return SecurityDesired(
         ports=tuple(sorted(filters, key=lambda f: f.port_id)),
+        groups=tuple(GroupRules(g, tuple(dict.fromkeys(compiled[g]))) for g in sorted(compiled)),
         remote_groups=tuple(RemoteGroup(g, _collapse(members[g][0]), _collapse(members[g][1]))
                             for g in wanted))
 

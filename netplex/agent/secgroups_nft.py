@@ -16,23 +16,30 @@ Two host modes:
       allowed before the IP check, DHCP server replies and router
       advertisements from the VM dropped; source IP in ``@a4-<tap>`` /
       ``@a6-<tap>``; other ethertypes dropped);
-    * ``table inet netplex``: ``forward``: ``ether saddr vmap @egress`` (chain
-      ``o-<tap>``, the port's egress rules; allowed → ``return`` so the
-      receiver's chain still runs) then ``ether daddr vmap @ingress`` (chain
-      ``i-<tap>``, ingress rules, allowed → ``accept``). The source MAC is
-      trustworthy there because the bridge table already checked it per tap.
+    * ``table inet netplex``: two base chains on ``forward``: ``fwd-out``
+      (priority 0) ``ether saddr vmap @egress`` → chain ``o-<tap>`` (what the
+      sender may send), then ``fwd-in`` (priority 10) ``ether daddr vmap
+      @ingress`` → chain ``i-<tap>`` (what the receiver admits). An accept in
+      the first ends only that base chain, so both ports' filters apply to
+      VM-to-VM traffic on one host. The source MAC is trustworthy there
+      because the bridge table already checked it per tap.
 
 ``routed`` (routed hosts; traffic is routed through the taps)
-    ``table inet netplex`` only: ``forward``: ``iifname vmap @egress``, ``oifname
-    vmap @ingress``; ``input``: ``iifname vmap @egress`` (the VM talking to its
-    host, the gateway, is egress too). Anti-spoofing (source MAC and IP) opens
-    ``o-<tap>``; ARP never reaches inet hooks (the host answers it by proxy).
+    ``table inet netplex`` only: ``fwd-out``: ``iifname vmap @egress``,
+    ``fwd-in``: ``oifname vmap @ingress``; ``input``: ``iifname vmap @egress``
+    (the VM talking to its host, the gateway, is egress too). Anti-spoofing
+    (source MAC and IP) opens ``o-<tap>``; ARP never reaches inet hooks (the
+    host answers it by proxy).
 
 Per port chain (both modes): ND (ICMPv6 133-136, MLD) and DHCP client/server
 exchanges pass first; a stateful port then has ``ct state invalid drop`` and
-``ct state established,related`` accept/return; its rules; ``drop``. A port
-whose groups are all stateless has no conntrack rules: its rules must allow
-both directions (as in Neutron). Remote groups are named sets ``rg4-<id>`` /
+``ct state established,related accept``; then ``jump ge-<group>`` (egress) /
+``jump gi-<group>`` (ingress) for each of its groups that has rules that way;
+``drop``. The rules live
+once per group in those chains (a rule that matches accepts), so a rule
+change rewrites one chain whatever the number of ports. A port whose groups
+are all stateless has no conntrack rules: its rules must allow both
+directions (as in Neutron). Remote groups are named sets ``rg4-<id>`` /
 ``rg6-<id>`` in the inet table, so a membership change is set elements only.
 
 Broadcast and multicast IP frames to a bridged port are not dispatched by the
@@ -53,7 +60,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from netplex.agent.secgroups import PORT_PROTOCOLS, PortFilter, Rule, SecurityDesired
+from netplex.agent.secgroups import PORT_PROTOCOLS, GroupRules, PortFilter, Rule, SecurityDesired
 from netplex.linux.nftables import NftChain, NftRule, NftSet, NftTable
 
 __all__ = [
@@ -77,6 +84,8 @@ _IDENT = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 #: Before br_netfilter's bridge hooks (priority 0) and before conntrack.
 _BRIDGE_PRIORITY = -200
+#: The receiver's chain runs after the sender's (priority 0) on the forward hook.
+_INGRESS_PRIORITY = 10
 
 _ND_OUT = "icmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, " \
           "mld-listener-report, mld2-listener-report }"
@@ -193,24 +202,41 @@ def _spoof_rules(dev: str, bridge: bool) -> list[str]:
     ]
 
 
-def _port_chains(port: PortFilter, mode: str) -> tuple[WantChain, WantChain]:
+def _port_chains(port: PortFilter, mode: str, groups: Mapping[str, tuple[WantChain, WantChain]],
+                 ) -> tuple[WantChain, WantChain]:
     out = [] if mode == "bridge" else _spoof_rules(port.device, bridge=False)
-    out += [f"{_ND_OUT} return", "meta nfproto ipv4 udp sport 68 udp dport 67 return",
-            "meta nfproto ipv6 udp sport 546 udp dport 547 return"]
+    out += [f"{_ND_OUT} accept", "meta nfproto ipv4 udp sport 68 udp dport 67 accept",
+            "meta nfproto ipv6 udp sport 546 udp dport 547 accept"]
     inn = [f"{_ND_IN} accept", "meta nfproto ipv4 udp sport 67 udp dport 68 accept",
            "meta nfproto ipv6 udp sport 547 udp dport 546 accept"]
     if port.stateful:
-        out += ["ct state invalid drop", "ct state established,related return"]
+        out += ["ct state invalid drop", "ct state established,related accept"]
         inn += ["ct state invalid drop", "ct state established,related accept"]
-    for rule in port.rules:
-        text = rule_text(rule, "return" if rule.direction == "egress" else "accept")
-        if text is not None:
-            (out if rule.direction == "egress" else inn).append(text)
+    for gid in port.groups:
+        ge, gi = groups.get(gid, (None, None))
+        # Only to a group chain with rules: a group that allows nothing one way (or that the
+        # server did not send) adds nothing, and a port joining / leaving it keeps its chains.
+        if ge is not None and ge.rules:
+            out.append(f"jump {ge.name}")
+        if gi is not None and gi.rules:
+            inn.append(f"jump {gi.name}")
     out.append("drop")
     inn.append("drop")
     dev = port.device
     return (WantChain(f"o-{dev}", tuple(dict.fromkeys(out))),
             WantChain(f"i-{dev}", tuple(dict.fromkeys(inn))))
+
+
+def _group_chains(group: GroupRules) -> tuple[WantChain, WantChain]:
+    """A group's rules, shared by all its ports: a rule change rewrites these two only."""
+    out: list[str] = []
+    inn: list[str] = []
+    for rule in group.rules:
+        text = rule_text(rule, "accept")
+        if text is not None:
+            (out if rule.direction == "egress" else inn).append(text)
+    return (WantChain(f"ge-{group.group_id}", tuple(dict.fromkeys(out))),
+            WantChain(f"gi-{group.group_id}", tuple(dict.fromkeys(inn))))
 
 
 def _address_sets(port: PortFilter) -> list[NftSet]:
@@ -231,8 +257,13 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
     sets: dict[str, NftSet] = {}
     egress: list[str] = []
     ingress: list[str] = []
+    used = {g for p in ports for g in p.groups}
+    groups = {r.group_id: _group_chains(r) for r in security.groups
+              if r.group_id in used and _IDENT.fullmatch(r.group_id) is not None}
+    for ge, gi in groups.values():
+        chains.update((c.name, c) for c in (ge, gi) if c.rules)
     for port in ports:
-        o, i = _port_chains(port, mode)
+        o, i = _port_chains(port, mode, groups)
         chains[o.name], chains[i.name] = o, i
         if mode == "bridge":
             egress += [f"{mac} : jump {o.name}" for mac in port.macs]
@@ -250,12 +281,13 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
     key = "ether_addr" if mode == "bridge" else "ifname"
     sets["egress"] = _set("egress", key, egress, verdicts=True)
     sets["ingress"] = _set("ingress", key, ingress, verdicts=True)
-    if mode == "bridge":
-        chains["forward"] = WantChain("forward", ("ether saddr vmap @egress",
-                                                  "ether daddr vmap @ingress"), hook="forward")
-    else:
-        chains["forward"] = WantChain("forward", ("iifname vmap @egress", "oifname vmap @ingress"),
-                                      hook="forward")
+    # Two base chains on forward: what the sender may send (an accept there ends only that
+    # chain), then what the receiver admits.
+    src, dst = ("ether saddr", "ether daddr") if mode == "bridge" else ("iifname", "oifname")
+    chains["fwd-out"] = WantChain("fwd-out", (f"{src} vmap @egress",), hook="forward")
+    chains["fwd-in"] = WantChain("fwd-in", (f"{dst} vmap @ingress",), hook="forward",
+                                 priority=_INGRESS_PRIORITY)
+    if mode == "routed":
         chains["input"] = WantChain("input", ("iifname vmap @egress",), hook="input")
     out = {INET_TABLE: WantTable(*INET_TABLE, chains=chains, sets=sets)}
     if mode == "bridge":

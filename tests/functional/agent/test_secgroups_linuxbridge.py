@@ -296,6 +296,7 @@ def test_ipv6_neighbour_discovery_passes_and_rules_apply(host: Host) -> None:
 def test_stateless_groups_need_both_directions_and_rule_removal_cuts(host: Host) -> None:
     s_a, s_b = str(uuid.uuid4()), str(uuid.uuid4())
     ssh_in = rule("ingress", protocol="tcp", port_range_min=22, port_range_max=22)
+    http_in = rule("ingress", protocol="tcp", port_range_min=80, port_range_max=80)
     GROUPS[s_a] = {"id": s_a, "stateful": False,
                    "security_group_rules": [rule("egress"), rule("ingress", protocol="tcp")]}
     GROUPS[s_b] = {"id": s_b, "stateful": False, "security_group_rules": [ssh_in]}
@@ -305,15 +306,15 @@ def test_stateless_groups_need_both_directions_and_rule_removal_cuts(host: Host)
         host.converge()
         with tcp_servers(b, 22):
             assert not tcp_ok(a, b, 22)  # B's SYN-ACK has no egress rule and no conntrack to ride on
-            GROUPS[s_b]["security_group_rules"] = [ssh_in, rule("egress")]
+            GROUPS[s_b]["security_group_rules"] = [ssh_in, http_in, rule("egress")]
             host.converge()
             assert tcp_ok(a, b, 22)
-            # Removing the rule: only B's ingress chain is rewritten, new connections are cut.
-            GROUPS[s_b]["security_group_rules"] = [rule("egress")]
+            # Removing the rule: only the group's ingress chain is rewritten, new connections are cut.
+            GROUPS[s_b]["security_group_rules"] = [http_in, rule("egress")]
             res = host.converge()
             (op,) = [o for o in res.plan.ops if isinstance(o, ApplyFilter)]
             chains = {line.split()[4] for line in op.script.splitlines() if line.startswith("add rule")}
-            assert chains == {f"i-{tap_name(b.port['id'])}"}
+            assert chains == {f"gi-{s_b}"}
             assert not tcp_ok(a, b, 22)
     finally:
         GROUPS.pop(s_a, None)

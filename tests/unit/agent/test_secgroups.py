@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from netplex.agent.secgroups import Rule, compile_rule, link_local, protocol_number, security_from_api
-from netplex.agent.secgroups_nft import BRIDGE_TABLE, INET_TABLE, as_observed, plan_script, render, rule_text
+from netplex.agent.secgroups_nft import (
+    BRIDGE_TABLE,
+    INET_TABLE,
+    as_observed,
+    plan_script,
+    render,
+    rule_hash,
+    rule_text,
+)
 
 TAP = "tapaaaaaaaa-00"
 PID = "aaaaaaaa-0000-0000-0000-000000000001"
@@ -107,13 +115,17 @@ def _sec(members: tuple[str, ...] = ("10.0.0.7",), rules: tuple[dict[str, Any], 
 def test_render_bridge_mode_tables() -> None:
     want = render(_sec(), "bridge")
     inet, br = want[INET_TABLE], want[BRIDGE_TABLE]
-    assert set(inet.chains) == {f"o-{TAP}", f"i-{TAP}", "forward"}
-    assert inet.chains["forward"].rules == ("ether saddr vmap @egress", "ether daddr vmap @ingress")
+    assert set(inet.chains) == {f"o-{TAP}", f"i-{TAP}", f"gi-{G_WEB}", "fwd-out", "fwd-in"}
+    assert inet.chains["fwd-out"].rules == ("ether saddr vmap @egress",)
+    assert inet.chains["fwd-in"].rules == ("ether daddr vmap @ingress",)
+    assert inet.chains["fwd-in"].priority > inet.chains["fwd-out"].priority
     assert inet.sets["egress"].elements == {f"fa:16:3e:00:00:01 : jump o-{TAP}"}
     assert inet.sets[f"rg4-{G_ADMIN}"].elements == {"10.0.0.7"}
     ingress = inet.chains[f"i-{TAP}"].rules
-    assert "ct state established,related accept" in ingress and ingress[-1] == "drop"
-    assert any("th dport 22" in r for r in ingress)
+    assert "ct state established,related accept" in ingress and ingress[-2:] == (f"jump gi-{G_WEB}", "drop")
+    assert inet.chains[f"gi-{G_WEB}"].rules == (
+        f"meta nfproto ipv4 meta l4proto 6 th dport 22 ip saddr @rg4-{G_ADMIN} accept",)
+    assert f"jump ge-{G_WEB}" not in inet.chains[f"o-{TAP}"].rules  # no egress rule: no chain
     assert br.chains["prerouting"].hook == "prerouting"
     assert br.sets[f"a4-{TAP}"].elements == {"10.0.0.5"}
     assert br.sets["spoof"].elements == {f"{TAP} : jump s-{TAP}"}
@@ -129,6 +141,7 @@ def test_render_routed_mode_tables() -> None:
     assert set(want) == {INET_TABLE}
     inet = want[INET_TABLE]
     assert inet.chains["input"].rules == ("iifname vmap @egress",)
+    assert inet.chains["fwd-in"].rules == ("oifname vmap @ingress",)
     assert inet.sets["ingress"].type == "ifname"
     out = inet.chains[f"o-{TAP}"].rules
     assert out[0] == f"ether saddr != @m-{TAP} drop"
@@ -162,12 +175,16 @@ def test_membership_change_is_set_elements_only() -> None:
                      f"add element inet netplex rg4-{G_ADMIN} {{ 10.0.0.11, 10.0.0.9 }}"]
 
 
-def test_rule_change_rewrites_only_that_chain() -> None:
-    seen = {k: as_observed(t) for k, t in render(_sec(), "bridge").items()}
-    lines = plan_script(render(_sec(rules=(SSH_FROM_ADMIN, EGRESS_ANY)), "bridge"), seen)
-    assert lines[0] == f"flush chain inet netplex o-{TAP}"
-    assert all(line.startswith(f"add rule inet netplex o-{TAP} ") for line in lines[1:])
-    assert any("meta nfproto ipv4 return" in line for line in lines)
+def test_rule_change_rewrites_only_the_group_chain_whatever_the_ports() -> None:
+    many = tuple(port(f"{i:04x}aaaa-0000", ips=(f"10.0.1.{i}",), mac=f"fa:16:3e:00:01:{i:02x}")
+                 for i in range(1, 50))
+    seen = {k: as_observed(t) for k, t in render(_sec(ports=many), "bridge").items()}
+    extra = dict(SSH_FROM_ADMIN, port_range_min=23, port_range_max=23)
+    lines = plan_script(render(_sec(rules=(SSH_FROM_ADMIN, extra), ports=many), "bridge"), seen)
+    text = f"meta nfproto ipv4 meta l4proto 6 th dport 23 ip saddr @rg4-{G_ADMIN} accept"
+    assert lines[0] == f"flush chain inet netplex gi-{G_WEB}"
+    assert lines[-1] == f'add rule inet netplex gi-{G_WEB} {text} comment "{rule_hash(text)}"'
+    assert len(lines) == 3
 
 
 def test_port_leaving_removes_its_objects_in_order() -> None:
@@ -185,7 +202,7 @@ def test_incompatible_table_is_rebuilt_in_the_same_script() -> None:
     want = render(_sec(), "routed")
     seen = as_observed(want[INET_TABLE])
     chains = dict(seen.chains)
-    chains["forward"] = dataclasses.replace(chains["forward"], priority=5)
+    chains["fwd-out"] = dataclasses.replace(chains["fwd-out"], priority=5)
     seen = dataclasses.replace(seen, chains=chains)
     lines = plan_script(want, {INET_TABLE: seen})
     assert lines[0] == "delete table inet netplex" and lines[1] == "add table inet netplex"
@@ -195,3 +212,12 @@ def test_bad_names_never_reach_a_script() -> None:
     sec = security_from_api([port()], [group(G_WEB, dict(SSH_FROM_ADMIN, remote_group_id="x; flush ruleset"))], [])
     text = "\n".join(plan_script(render(sec, "bridge"), {}))
     assert "flush ruleset" not in text
+
+
+def test_group_not_sent_by_the_server_admits_nothing() -> None:
+    sec = security_from_api([port(groups=(G_WEB, "99999999"))], [group(G_WEB, EGRESS_ANY)], [])
+    chains = render(sec, "routed")[INET_TABLE].chains
+    assert "gi-99999999" not in chains and chains[f"i-{TAP}"].rules[-1] == "drop"
+    # A group chain exists before the port's rules jump to it, in the same script.
+    text = "\n".join(plan_script(render(sec, "routed"), {}))
+    assert text.index(f"add chain inet netplex ge-{G_WEB}") < text.index(f"jump ge-{G_WEB}")

@@ -71,7 +71,7 @@ def test_rule_changes_arrive_as_the_group() -> None:
     extra = {"id": "r3", "direction": "ingress", "ethertype": "IPv4", "protocol": "icmp"}
     assert cache.apply(change(12, "security_group", G_WEB, group(G_WEB, SSH_FROM_ADMIN, extra))) is Effect.APPLIED
     sec = cache.desired().security
-    assert sec is not None and len(sec.ports[0].rules) == 2
+    assert sec is not None and [len(g.rules) for g in sec.groups if g.group_id == G_WEB] == [2]
 
 
 def test_unknown_remote_group_or_port_group_needs_a_resync() -> None:
