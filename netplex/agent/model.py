@@ -102,6 +102,9 @@ class PortSpec:
     mac: str
     fixed_ips: tuple[str, ...] = ()
     admin_state_up: bool = True
+    #: ``allowed_address_pairs`` addresses (IPs or CIDRs) the VM may also use; routed
+    #: hosts route them to the VM too (L2 backends ignore them).
+    allowed_ips: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # MACs are compared with what the kernel reports (lower case).
@@ -142,6 +145,8 @@ class RoutedEndpoint:
     host: str
     ips: tuple[str, ...] = ()
     next_hop: str = ""
+    #: Its ``allowed_address_pairs`` addresses (IPs or CIDRs), routed like ``ips``.
+    allowed_ips: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,11 +289,17 @@ def _is_bound(port: Mapping[str, Any]) -> bool:
 #: change to anything else - ``status`` above all, which every agent report
 #: changes - cannot change any host's desired state.
 DESIRED_PORT_KEYS = frozenset({"id", "network_id", "binding:host_id", "binding:vif_type",
-                               "binding:vif_details", "mac_address", "fixed_ips", "admin_state_up"})
+                               "binding:vif_details", "mac_address", "fixed_ips", "admin_state_up",
+                               "allowed_address_pairs"})
 
 
 def _fixed_ips(port: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple([ip["ip_address"] for ip in port.get("fixed_ips") or ()])
+
+
+def _allowed_ips(port: Mapping[str, Any]) -> tuple[str, ...]:
+    pairs = port.get("allowed_address_pairs") or ()
+    return tuple(str(p["ip_address"]) for p in pairs if isinstance(p, Mapping) and p.get("ip_address"))
 
 
 def _port_spec(port: Mapping[str, Any], memo: MutableMapping[str, PortSpec] | None) -> PortSpec:
@@ -296,7 +307,8 @@ def _port_spec(port: Mapping[str, Any], memo: MutableMapping[str, PortSpec] | No
     if spec is None:
         spec = PortSpec(port_id=port["id"], network_id=port["network_id"],
                         mac=port["mac_address"], fixed_ips=_fixed_ips(port),
-                        admin_state_up=bool(port.get("admin_state_up", True)))
+                        admin_state_up=bool(port.get("admin_state_up", True)),
+                        allowed_ips=_allowed_ips(port))
         if memo is not None:
             memo[spec.port_id] = spec
     return spec
@@ -340,7 +352,8 @@ def desired_from_api(
         elif _is_routed(p):
             other = p["binding:host_id"]
             routed.append(RoutedEndpoint(port_id=p["id"], network_id=net.network_id, host=other,
-                                         ips=_fixed_ips(p), next_hop=tunnel_ips.get(other, "")))
+                                         ips=_fixed_ips(p), next_hop=tunnel_ips.get(other, ""),
+                                         allowed_ips=_allowed_ips(p)))
         elif net.network_type == "vxlan":
             tip = tunnel_ips.get(p["binding:host_id"])
             if tip is None:

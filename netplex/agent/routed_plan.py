@@ -17,7 +17,9 @@ For every port bound to this host (admin up) whose tap exists:
   from an address not its own (IPv4 or IPv6) reaches nobody. (The host's
   ``local`` table comes first: NDP, link-local and the gateway addresses are
   answered as before.) Every rule is matched linearly per packet, so a host
-  with thousands of taps pays for thousands of rules. Local endpoints' routes
+  with thousands of taps pays for thousands of rules. ``allowed_address_pairs``
+  are honoured: each pair's address or CIDR is routed to its VM (locally and
+  from the other hosts) and accepted as a source from its tap. Local endpoints' routes
   are in the main table too (traffic from the underlay). In BGP mode BIRD
   installs the remote routes in the main table, so the rules are left out
   there: routed networks are not isolated with BGP, and IPv6 sources are not
@@ -272,6 +274,17 @@ def _norm(ip: str) -> tuple[str, int]:
     return str(addr), addr.version
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _allowed(cidr: str) -> tuple[str, int, str] | None:
+    """An allowed-address-pair entry as (route prefix, version, rule source), None if unusable."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return None
+    host = net.prefixlen == net.max_prefixlen
+    return str(net), net.version, str(net.network_address) if host else str(net)
+
+
 def _version(ip: str) -> int:
     return _norm(ip)[1]
 
@@ -304,6 +317,13 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
         v6_by_net.setdefault(p.network_id, set()).update(ip for ip in p.fixed_ips if _version(ip) == 6)
     for r in desired.routed_remotes:
         v6_by_net.setdefault(r.network_id, set()).update(ip for ip in r.ips if _version(ip) == 6)
+    pairs = [(p.network_id, p.allowed_ips) for p in desired.ports]
+    pairs += [(r.network_id, r.allowed_ips) for r in desired.routed_remotes]
+    for network_id, allowed in pairs:
+        for cidr in allowed:
+            pair = _allowed(cidr)
+            if pair is not None and pair[1] == 6 and pair[0].endswith("/128"):
+                v6_by_net.setdefault(network_id, set()).add(pair[2])
     for port in desired.ports:
         if not _wired(port, observed):
             continue
@@ -317,6 +337,15 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
             # From the VM's own addresses only: anything else it sends is prohibited.
             want.rules.update(Rule(_version(ip), RULE_LOOKUP, dev, table, _norm(ip)[0])
                               for ip in port.fixed_ips)
+        # Allowed address pairs: the VM may send from them, and they are routed to it.
+        for cidr in port.allowed_ips:
+            pair = _allowed(cidr)
+            if pair is None:
+                continue
+            want.routes.add(Route(pair[0], dev=dev))
+            if isolate:
+                want.routes.add(Route(pair[0], dev=dev, table=table))
+                want.rules.add(Rule(pair[1], RULE_LOOKUP, dev, table, pair[2]))
         for ip in port.fixed_ips:
             want.routes.add(Route(_host_prefix(ip), dev=dev))
             if isolate:
@@ -338,9 +367,10 @@ def _desired(desired: HostDesired, observed: RoutedObserved, cfg: RoutedPlanConf
             hop6 = observed.next_hops6.get(r.host, "")
             # Isolated: only the network's own taps may reach it (nobody else needs to).
             table = network_table(r.network_id) if isolate else MAIN_TABLE
-            for ip in r.ips:
-                hop = r.next_hop if _version(ip) == 4 else hop6
-                dst = _host_prefix(ip)
+            dsts = [(_host_prefix(ip), _version(ip)) for ip in r.ips]
+            dsts += [(p[0], p[1]) for p in map(_allowed, r.allowed_ips) if p is not None]
+            for dst, version in dsts:
+                hop = r.next_hop if version == 4 else hop6
                 if hop and hop not in (cfg.local_ip, cfg.local_ip6) and dst not in local:
                     want.routes.add(Route(dst, via=hop, table=table))
     return want

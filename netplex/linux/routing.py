@@ -115,7 +115,7 @@ def read_routes(netns: str | None, proto: int) -> frozenset[Route]:
 @dataclass(frozen=True, slots=True, order=True)
 class Rule:
     """A policy-routing rule ``prio P iif DEV [from SRC] lookup TABLE`` (``table`` None:
-    ``prohibit``; ``src`` None: from all, else one address)."""
+    ``prohibit``; ``src`` None: from all, else an address or ``net/len``)."""
 
     family: int
     priority: int
@@ -151,10 +151,7 @@ def rule_line(verb: str, rule: Rule) -> str:
     if verb not in ("add", "del"):
         raise ValueError(verb)
     action = "prohibit" if rule.table is None else f"lookup {int(rule.table)}"
-    source = ""
-    if rule.src is not None:
-        addr = ipaddress.ip_address(rule.src)
-        source = f" from {addr}/{addr.max_prefixlen}"
+    source = "" if rule.src is None else f" from {ipaddress.ip_network(rule.src, strict=False)}"
     return f"rule {verb} prio {int(rule.priority)} iif {_dev(rule.iif)}{source} {action}"
 
 

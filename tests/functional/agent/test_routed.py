@@ -214,3 +214,21 @@ def test_routed_networks_are_isolated_from_each_other(lab: Lab) -> None:
     finally:
         lab.remove_vm("vm-n1")
         lab.remove_vm("vm-n2")
+
+
+def test_allowed_address_pairs_are_routed_and_may_be_sent_from(lab: Lab) -> None:
+    vm = lab.state.vms["vm-1"]
+    ns = vm_ns(lab, "vm-1")
+    with lab.client() as c:
+        c.update_port(vm.port_id, {"allowed_address_pairs": [{"ip_address": "10.60.0.77"}]})
+        netns.run(ns, ["ip", "addr", "add", "10.60.0.77/24", "dev", "eth0"])
+        try:
+            wait_for(lambda: ("10.60.0.77/32", None, lab.state.hosts["host-r1"].ip) in routes(lab, "host-r2"),
+                     what="host-r2 routes the pair to host-r1")
+            assert pings(lab, "vm-2", "10.60.0.77")
+            assert netns.run(ns, ["ping", "-c", "1", "-W", "2", "-I", "10.60.0.77", "10.60.0.12"],
+                             check=False).returncode == 0
+        finally:
+            c.update_port(vm.port_id, {"allowed_address_pairs": []})
+            netns.run(ns, ["ip", "addr", "del", "10.60.0.77/24", "dev", "eth0"], check=False)
+    wait_for(lambda: not any(d == "10.60.0.77/32" for d, _, _ in routes(lab, "host-r2")), what="pair gone")

@@ -211,3 +211,23 @@ def test_the_routed_section_is_declared_and_reaches_the_backend_options() -> Non
     assert RoutedKind().build(s).config.local_ip6 == "2001:db8:ff::7"
     with pytest.raises(cfgmod.ConfigError):
         cfgmod.load(text="[routed]\nroute_distribution = ospf\n")
+
+
+def test_allowed_address_pairs_are_routed_to_the_vm_and_accepted_as_sources() -> None:
+    d = desired(port(allowed_ips=("10.0.0.50", "192.168.7.0/24")),
+                remotes=(RoutedEndpoint(P2, NET, "r2", ("10.0.0.6",), "192.0.2.2", allowed_ips=("10.0.0.60/32",)),))
+    ops = set(plan_routed(d, host(), CFG).ops)
+    assert {AddRoute(Route("10.0.0.50/32", dev=TAP1)), AddRoute(Route("192.168.7.0/24", dev=TAP1, table=T)),
+            AddRule(Rule(4, RULE_LOOKUP, TAP1, T, "10.0.0.50")),
+            AddRule(Rule(4, RULE_LOOKUP, TAP1, T, "192.168.7.0/24")),
+            AddRoute(Route("10.0.0.60/32", via="192.0.2.2", table=T))} <= ops
+    after = converged(d, host())
+    assert plan_routed(d, after, CFG).ops == ()
+
+
+def test_desired_from_api_reads_allowed_address_pairs() -> None:
+    port_dict = {"id": P1, "network_id": NET, "binding:host_id": "r1", "binding:vif_type": "tap",
+                 "mac_address": MAC1, "fixed_ips": [{"ip_address": "10.0.0.5"}],
+                 "allowed_address_pairs": [{"ip_address": "10.0.0.50", "mac_address": MAC1}]}
+    d = desired_from_api("r1", [{"id": NET, "provider:network_type": "local"}], [port_dict], {})
+    assert d.ports[0].allowed_ips == ("10.0.0.50",)
