@@ -11,11 +11,13 @@ Two host modes:
     There the in/out device is the bridge, so ports are told apart by MAC:
 
     * ``table bridge netplex``: anti-spoofing, stateless, on ``prerouting``
-      before br_netfilter: ``iifname vmap @spoof`` → chain ``s-<tap>`` per port
-      (source MAC in ``@m-<tap>``; ARP sender MAC/IP; DHCP client traffic
-      allowed before the IP check, DHCP server replies and router
-      advertisements from the VM dropped; source IP in ``@a4-<tap>`` /
-      ``@a6-<tap>``; other ethertypes dropped);
+      before br_netfilter: ``iifname @ports jump spoof``, one chain for all
+      ports: ``iifname . ether saddr`` in ``@macs``; ARP sender MAC/IP; DHCP
+      client traffic allowed before the IP check, DHCP server replies and
+      router advertisements from the VM dropped; ``iifname . ip saddr`` in
+      ``@ips4`` / ``@ips6`` (concatenated interval sets: a port's addresses
+      are elements, changing them never rewrites a rule); other ethertypes
+      dropped;
     * ``table inet netplex``: two base chains on ``forward``: ``fwd-out``
       (priority 0) ``ether saddr vmap @egress`` → chain ``o-<tap>`` (what the
       sender may send), then ``fwd-in`` (priority 10) ``ether daddr vmap
@@ -27,9 +29,9 @@ Two host modes:
 ``routed`` (routed hosts; traffic is routed through the taps)
     ``table inet netplex`` only: ``fwd-out``: ``iifname vmap @egress``,
     ``fwd-in``: ``oifname vmap @ingress``; ``input``: ``iifname vmap @egress``
-    (the VM talking to its host, the gateway, is egress too). Anti-spoofing
-    (source MAC and IP) opens ``o-<tap>``; ARP never reaches inet hooks (the
-    host answers it by proxy).
+    (the VM talking to its host, the gateway, is egress too). ``o-<tap>``
+    opens with ``jump spoof`` (source MAC and IP, the same shared sets as
+    above); ARP never reaches inet hooks (the host answers it by proxy).
 
 Per port chain (both modes): ND (ICMPv6 133-136, MLD) and DHCP client/server
 exchanges pass first; a stateful port then has ``ct state invalid drop`` and
@@ -169,42 +171,42 @@ def rule_text(rule: Rule, verdict: str) -> str | None:
     return " ".join(parts)
 
 
-def _spoof_rules(dev: str, bridge: bool) -> list[str]:
-    """Anti-spoofing of what the VM sends (bridge family, or the head of the inet chain)."""
-    m, a4, a6 = f"@m-{dev}", f"@a4-{dev}", f"@a6-{dev}"
+def _spoof_rules(bridge: bool) -> tuple[str, ...]:
+    """Anti-spoofing of what a VM sends, one chain for all ports: each port's own MACs and
+    addresses are elements ``tap . value`` of the shared sets ``macs``, ``ips4``, ``ips6``."""
     if bridge:
         v4, v6 = "ether type ip", "ether type ip6"
-        return [
-            f"ether saddr != {m} drop",
-            f"ether type arp arp saddr ether != {m} drop",
-            f"ether type arp arp saddr ip != {a4} arp saddr ip != 0.0.0.0 drop",
+        return (
+            "iifname . ether saddr != @macs drop",
+            "ether type arp iifname . arp saddr ether != @macs drop",
+            "ether type arp iifname . arp saddr ip != @ips4 arp saddr ip != 0.0.0.0 drop",
             "ether type arp return",
             f"{v4} udp sport 68 udp dport 67 return",
             f"{v4} udp sport 67 drop",
-            f"{v4} ip saddr != {a4} drop",
+            f"{v4} iifname . ip saddr != @ips4 drop",
             f"{v4} return",
             f"{v6} udp sport 547 drop",
             f"{v6} icmpv6 type nd-router-advert drop",
             f"{v6} ip6 saddr :: {_ND_OUT} return",
-            f"{v6} ip6 saddr != {a6} drop",
+            f"{v6} iifname . ip6 saddr != @ips6 drop",
             f"{v6} return",
             "drop",
-        ]
-    return [
-        f"ether saddr != {m} drop",
+        )
+    return (
+        "iifname . ether saddr != @macs drop",
         "meta nfproto ipv4 udp sport 68 udp dport 67 return",
         "meta nfproto ipv4 udp sport 67 drop",
-        f"meta nfproto ipv4 ip saddr != {a4} drop",
+        "meta nfproto ipv4 iifname . ip saddr != @ips4 drop",
         "meta nfproto ipv6 udp sport 547 drop",
         "icmpv6 type nd-router-advert drop",
         f"meta nfproto ipv6 ip6 saddr :: {_ND_OUT} return",
-        f"meta nfproto ipv6 ip6 saddr != {a6} drop",
-    ]
+        "meta nfproto ipv6 iifname . ip6 saddr != @ips6 drop",
+    )
 
 
 def _port_chains(port: PortFilter, mode: str, groups: Mapping[str, tuple[WantChain, WantChain]],
                  ) -> tuple[WantChain, WantChain]:
-    out = [] if mode == "bridge" else _spoof_rules(port.device, bridge=False)
+    out = [] if mode == "bridge" else ["jump spoof"]
     out += [f"{_ND_OUT} accept", "meta nfproto ipv4 udp sport 68 udp dport 67 accept",
             "meta nfproto ipv6 udp sport 546 udp dport 547 accept"]
     inn = [f"{_ND_IN} accept", "meta nfproto ipv4 udp sport 67 udp dport 68 accept",
@@ -239,11 +241,18 @@ def _group_chains(group: GroupRules) -> tuple[WantChain, WantChain]:
             WantChain(f"gi-{group.group_id}", tuple(dict.fromkeys(inn))))
 
 
-def _address_sets(port: PortFilter) -> list[NftSet]:
-    dev = port.device
-    return [_set(f"m-{dev}", "ether_addr", port.macs),
-            _set(f"a4-{dev}", "ipv4_addr", (_host(c) for c in port.ips4), interval=True),
-            _set(f"a6-{dev}", "ipv6_addr", (_host(c) for c in port.ips6), interval=True)]
+def _address_sets(ports: Iterable[PortFilter]) -> dict[str, NftSet]:
+    """The shared anti-spoofing sets: ``tap . mac``, ``tap . address`` (v4, v6)."""
+    macs: list[str] = []
+    ips4: list[str] = []
+    ips6: list[str] = []
+    for p in ports:
+        macs += [f"{p.device} . {m}" for m in p.macs]
+        ips4 += [f"{p.device} . {_host(c)}" for c in p.ips4]
+        ips6 += [f"{p.device} . {_host(c)}" for c in p.ips6]
+    return {"macs": _set("macs", "ifname . ether_addr", macs),
+            "ips4": _set("ips4", "ifname . ipv4_addr", ips4, interval=True),
+            "ips6": _set("ips6", "ifname . ipv6_addr", ips6, interval=True)}
 
 
 def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTable]:
@@ -271,7 +280,9 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
         else:
             egress.append(f"{port.device} : jump {o.name}")
             ingress.append(f"{port.device} : jump {i.name}")
-            sets.update((s.name, s) for s in _address_sets(port))
+    if mode == "routed":
+        sets.update(_address_sets(ports))
+        chains["spoof"] = WantChain("spoof", _spoof_rules(bridge=False))
     for group in security.remote_groups:
         if _IDENT.fullmatch(group.group_id) is None:
             continue
@@ -291,17 +302,11 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
         chains["input"] = WantChain("input", ("iifname vmap @egress",), hook="input")
     out = {INET_TABLE: WantTable(*INET_TABLE, chains=chains, sets=sets)}
     if mode == "bridge":
-        bchains: dict[str, WantChain] = {}
-        bsets: dict[str, NftSet] = {}
-        spoof: list[str] = []
-        for port in ports:
-            name = f"s-{port.device}"
-            bchains[name] = WantChain(name, tuple(_spoof_rules(port.device, bridge=True)))
-            bsets.update((s.name, s) for s in _address_sets(port))
-            spoof.append(f"{port.device} : jump {name}")
-        bsets["spoof"] = _set("spoof", "ifname", spoof, verdicts=True)
-        bchains["prerouting"] = WantChain("prerouting", ("iifname vmap @spoof",),
-                                          hook="prerouting", priority=_BRIDGE_PRIORITY)
+        bsets = _address_sets(ports)
+        bsets["ports"] = _set("ports", "ifname", (p.device for p in ports))
+        bchains = {"spoof": WantChain("spoof", _spoof_rules(bridge=True)),
+                   "prerouting": WantChain("prerouting", ("iifname @ports jump spoof",),
+                                           hook="prerouting", priority=_BRIDGE_PRIORITY)}
         out[BRIDGE_TABLE] = WantTable(*BRIDGE_TABLE, chains=bchains, sets=bsets)
     return out
 
@@ -318,13 +323,14 @@ def as_observed(want: WantTable) -> NftTable:
 
 
 def _elements(s: NftSet, elements: Iterable[str]) -> str:
+    """Elements as script text: interface names quoted (``"tap1" . 10.0.0.5``, ``"tap1" : jump x``)."""
+    types = s.type.split(" . ")
     out = []
     for e in sorted(elements):
-        if s.map is not None and s.type == "ifname":
-            key, _, verdict = e.partition(" : ")
-            out.append(f'"{key}" : {verdict}')
-        else:
-            out.append(e)
+        key, sep, verdict = e.partition(" : ") if s.map is not None else (e, "", "")
+        parts = key.split(" . ")
+        parts = [f'"{v}"' if t == "ifname" else v for t, v in zip(types, parts, strict=False)]
+        out.append(" . ".join(parts) + (f" : {verdict}" if sep else ""))
     return ", ".join(out)
 
 

@@ -8,8 +8,8 @@ moment where a half-built filter is live.
 :func:`read_table` returns the table as plain frozen data: its chains (hook
 spec and rules; a rule as its handle, its comment and its expression in
 nft's JSON form) and its sets and maps with their elements as text
-(``10.0.0.5``, ``10.1.0.0/16``, ``fe80::1``, ``aa:bb:cc:dd:ee:ff``; a map
-element ``KEY : jump CHAIN``). Addresses are written in Python's
+(``10.0.0.5``, ``10.1.0.0/16``, ``fe80::1``, ``aa:bb:cc:dd:ee:ff``; a
+concatenation ``tap1 . 10.0.0.5``; a map element ``KEY : jump CHAIN``). Addresses are written in Python's
 :mod:`ipaddress` form, so a caller compares them with its own text.
 Nothing here imports the rest of Netplex.
 """
@@ -178,6 +178,8 @@ def _parse_set(body: Mapping[str, Any], is_map: bool) -> NftSet:
 def element_text(value: Any) -> str:
     """One set element of nft's JSON as text (see the module docstring)."""
     if isinstance(value, Mapping):
+        if "concat" in value:
+            return " . ".join(element_text(v) for v in value["concat"])
         if "elem" in value:  # an element with a comment / timeout
             inner = value["elem"]
             return element_text(inner.get("val") if isinstance(inner, Mapping) else inner)

@@ -268,6 +268,7 @@ def test_port_security_off_leaves_no_filter_objects(host: Host) -> None:
     for table in tables:
         assert table is not None
         assert not [n for n in [*table.chains, *table.sets] if tap in n]
+        assert not [e for st in table.sets.values() for e in st.elements if tap in e]
     assert ping(a, b.ip)
     # The last filtered port goes: the tables go with it.
     a.port.update(port_security_enabled=False, security_groups=[])

@@ -127,12 +127,15 @@ def test_render_bridge_mode_tables() -> None:
         f"meta nfproto ipv4 meta l4proto 6 th dport 22 ip saddr @rg4-{G_ADMIN} accept",)
     assert f"jump ge-{G_WEB}" not in inet.chains[f"o-{TAP}"].rules  # no egress rule: no chain
     assert br.chains["prerouting"].hook == "prerouting"
-    assert br.sets[f"a4-{TAP}"].elements == {"10.0.0.5"}
-    assert br.sets["spoof"].elements == {f"{TAP} : jump s-{TAP}"}
-    spoof = br.chains[f"s-{TAP}"].rules
+    assert br.sets["ips4"].elements == {f"{TAP} . 10.0.0.5"}
+    assert br.sets["macs"].elements == {f"{TAP} . fa:16:3e:00:00:01"}
+    assert f"{TAP} . fe80::f816:3eff:fe00:1" in br.sets["ips6"].elements
+    assert br.sets["ports"].elements == {TAP}
+    assert br.chains["prerouting"].rules == ("iifname @ports jump spoof",)
+    spoof = br.chains["spoof"].rules
     # DHCP client allowed before the source IP check, DHCP server replies from the VM dropped.
     assert spoof.index("ether type ip udp sport 68 udp dport 67 return") < spoof.index(
-        f"ether type ip ip saddr != @a4-{TAP} drop")
+        "ether type ip iifname . ip saddr != @ips4 drop")
     assert "ether type ip udp sport 67 drop" in spoof
 
 
@@ -144,8 +147,9 @@ def test_render_routed_mode_tables() -> None:
     assert inet.chains["fwd-in"].rules == ("oifname vmap @ingress",)
     assert inet.sets["ingress"].type == "ifname"
     out = inet.chains[f"o-{TAP}"].rules
-    assert out[0] == f"ether saddr != @m-{TAP} drop"
-    assert f"meta nfproto ipv4 ip saddr != @a4-{TAP} drop" in out
+    assert out[0] == "jump spoof"
+    assert "meta nfproto ipv4 iifname . ip saddr != @ips4 drop" in inet.chains["spoof"].rules
+    assert inet.sets["ips4"].elements == {f"{TAP} . 10.0.0.5"}
 
 
 def test_stateless_port_has_no_conntrack_rules() -> None:
@@ -194,8 +198,9 @@ def test_port_leaving_removes_its_objects_in_order() -> None:
     text = "\n".join(lines)
     # References (map elements, rules) go before the chains and sets they point at.
     assert text.index("delete element inet netplex egress") < text.index(f"delete chain inet netplex o-{TAP}")
-    assert text.index(f"flush chain bridge netplex s-{TAP}") < text.index(f"delete set bridge netplex a4-{TAP}")
-    assert "add " not in text
+    assert f'delete element bridge netplex ips4 {{ "{TAP}" . 10.0.0.5 }}' in lines
+    assert f'delete element bridge netplex ports {{ "{TAP}" }}' in lines
+    assert "add " not in text and "flush chain bridge" not in text
 
 
 def test_incompatible_table_is_rebuilt_in_the_same_script() -> None:
@@ -221,3 +226,10 @@ def test_group_not_sent_by_the_server_admits_nothing() -> None:
     # A group chain exists before the port's rules jump to it, in the same script.
     text = "\n".join(plan_script(render(sec, "routed"), {}))
     assert text.index(f"add chain inet netplex ge-{G_WEB}") < text.index(f"jump ge-{G_WEB}")
+
+
+def test_an_address_pair_change_is_set_elements_only() -> None:
+    seen = {k: as_observed(t) for k, t in render(_sec(), "bridge").items()}
+    paired = port(pairs=({"ip_address": "10.0.5.0/24"},))
+    lines = plan_script(render(_sec(ports=(paired,)), "bridge"), seen)
+    assert lines == [f'add element bridge netplex ips4 {{ "{TAP}" . 10.0.5.0/24 }}']

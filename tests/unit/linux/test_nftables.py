@@ -61,6 +61,9 @@ def test_element_text_normalises_addresses() -> None:
     assert element_text("FD00:0:0::1") == "fd00::1"
     assert element_text("FA:16:3E:00:00:01") == "fa:16:3e:00:00:01"
     assert element_text({"elem": {"val": "10.0.0.1", "comment": "x"}}) == "10.0.0.1"
+    # Concatenations, as nft 1.0.6 lists a ``type ifname . ipv4_addr; flags interval`` set.
+    assert element_text({"concat": ["tapa", {"prefix": {"addr": "10.0.1.0", "len": 24}}]}) == "tapa . 10.0.1.0/24"
+    assert element_text({"concat": ["tapb", "FA:16:3E:00:00:01"]}) == "tapb . fa:16:3e:00:00:01"
 
 
 def test_names_are_checked_before_any_command() -> None:
