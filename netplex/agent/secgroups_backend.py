@@ -107,6 +107,15 @@ def _filter_present(port_device: str, observed: FilterObserved) -> bool:
     return inet is not None and f"o-{port_device}" in inet.chains and f"i-{port_device}" in inet.chains
 
 
+def _filtered_devices(ops: Sequence[Op]) -> set[str]:
+    out: set[str] = set()
+    for op in ops:
+        if isinstance(op, ApplyFilter):
+            inet = op.after.get(INET_TABLE)
+            out |= {c[2:] for c in (inet.chains if inet else {}) if c.startswith("o-")}
+    return out
+
+
 def _op_device(op: Op) -> str | None:
     for attr in ("dev", "name"):
         value = getattr(op, attr, None)
@@ -179,10 +188,9 @@ class FilteredBackend(Backend[Filtered[Any]]):
                     self._run(self.netns, op.script)
             except NftError as exc:
                 errors.append((op, str(exc)))
-                if isinstance(op, ApplyFilter):
-                    # Devices whose filter this transaction would have made: keep them shut.
-                    inet = op.after.get(INET_TABLE)
-                    held = {c[2:] for c in (inet.chains if inet else {}) if c.startswith("o-")}
+                # Devices whose filter would have been made: keep them shut (without
+                # br_netfilter the inet chains never see bridged traffic, so the same).
+                held |= _filtered_devices(ops)
         rest: list[Op] = []
         for op in ops:
             if isinstance(op, (ApplyFilter, EnableBridgeNetfilter)):
@@ -200,9 +208,17 @@ class FilteredBackend(Backend[Filtered[Any]]):
         out = self.inner.port_status(desired, observed.base, converged)
         if desired.security is None or converged:
             return out
+        no_brnf = self.mode == "bridge" and any(observed.filter.sysctls.get(k) != v
+                                                for k, v in BRIDGE_NF_SYSCTLS.items())
         for pf in desired.security.ports:
             st = out.get(pf.port_id)
-            if st is not None and st.up and not _filter_present(pf.device, observed.filter):
+            if st is None or not st.up:
+                continue
+            if no_brnf:
+                out[pf.port_id] = PortStatus(False, "security group filter not effective: bridged "
+                                             "traffic does not reach it (br_netfilter sysctls "
+                                             "net.bridge.bridge-nf-call-ip{,6}tables)")
+            elif not _filter_present(pf.device, observed.filter):
                 out[pf.port_id] = PortStatus(False, "security group filter not applied")
         return out
 

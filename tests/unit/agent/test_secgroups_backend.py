@@ -118,3 +118,13 @@ def test_bridge_mode_enables_bridge_netfilter(monkeypatch: Any) -> None:
     assert written == [dict(sb.BRIDGE_NF_SYSCTLS)]
     assert "add table bridge netplex" in nft.scripts[0]
     assert reconcile(b, desired(), res.baseline).plan.ops == ()
+
+
+def test_no_bridge_netfilter_keeps_ports_down(monkeypatch: Any) -> None:
+    import netplex.agent.secgroups_backend as sb
+    monkeypatch.setattr(sb, "read_sysctls", lambda netns, keys: {})
+    monkeypatch.setattr(sb, "write_sysctls", lambda netns, values: {k: "cannot stat" for k in values})
+    nft, inner = FakeNft(), Inner()
+    res = reconcile(FilteredBackend(inner, "bridge", read=nft.read, run=nft.run), desired())
+    assert inner.applied == [] and res.down == {PID}
+    assert "br_netfilter" in res.ports[PID].reason
