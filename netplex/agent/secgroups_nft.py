@@ -264,8 +264,8 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
         return {}
     chains: dict[str, WantChain] = {}
     sets: dict[str, NftSet] = {}
-    egress: list[str] = []
-    ingress: list[str] = []
+    egress: dict[str, str] = {}
+    ingress: dict[str, str] = {}
     used = {g for p in ports for g in p.groups}
     groups = {r.group_id: _group_chains(r) for r in security.groups
               if r.group_id in used and _IDENT.fullmatch(r.group_id) is not None}
@@ -274,12 +274,10 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
     for port in ports:
         o, i = _port_chains(port, mode, groups)
         chains[o.name], chains[i.name] = o, i
-        if mode == "bridge":
-            egress += [f"{mac} : jump {o.name}" for mac in port.macs]
-            ingress += [f"{mac} : jump {i.name}" for mac in port.macs]
-        else:
-            egress.append(f"{port.device} : jump {o.name}")
-            ingress.append(f"{port.device} : jump {i.name}")
+        # One verdict per key: a MAC two ports claim (an address pair's) goes to the first.
+        for key in port.macs if mode == "bridge" else (port.device,):
+            egress.setdefault(key, f"{key} : jump {o.name}")
+            ingress.setdefault(key, f"{key} : jump {i.name}")
     if mode == "routed":
         sets.update(_address_sets(ports))
         chains["spoof"] = WantChain("spoof", _spoof_rules(bridge=False))
@@ -290,8 +288,8 @@ def render(security: SecurityDesired, mode: str) -> dict[tuple[str, str], WantTa
             name = f"rg{fam}-{group.group_id}"
             sets[name] = _set(name, f"ipv{fam}_addr", (_host(c) for c in ips), interval=True)
     key = "ether_addr" if mode == "bridge" else "ifname"
-    sets["egress"] = _set("egress", key, egress, verdicts=True)
-    sets["ingress"] = _set("ingress", key, ingress, verdicts=True)
+    sets["egress"] = _set("egress", key, egress.values(), verdicts=True)
+    sets["ingress"] = _set("ingress", key, ingress.values(), verdicts=True)
     # Two base chains on forward: what the sender may send (an accept there ends only that
     # chain), then what the receiver admits.
     src, dst = ("ether saddr", "ether daddr") if mode == "bridge" else ("iifname", "oifname")

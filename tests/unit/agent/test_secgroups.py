@@ -233,3 +233,11 @@ def test_an_address_pair_change_is_set_elements_only() -> None:
     paired = port(pairs=({"ip_address": "10.0.5.0/24"},))
     lines = plan_script(render(_sec(ports=(paired,)), "bridge"), seen)
     assert lines == [f'add element bridge netplex ips4 {{ "{TAP}" . 10.0.5.0/24 }}']
+
+
+def test_a_mac_claimed_by_two_ports_gets_one_verdict() -> None:
+    shared = {"ip_address": "10.0.0.100", "mac_address": "fa:16:3e:00:00:99"}
+    other = port("dddd", ips=("10.0.0.6",), mac="fa:16:3e:00:00:02", pairs=(shared,))
+    sec = _sec(ports=(port(pairs=(shared,)), other))
+    elements = render(sec, "bridge")[INET_TABLE].sets["egress"].elements
+    assert len([e for e in elements if e.startswith("fa:16:3e:00:00:99 ")]) == 1
