@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,11 +20,12 @@ from starlette.concurrency import run_in_threadpool
 from netplex import config as config_mod
 from netplex.api.app import build_app
 from netplex.api.feed_routes import feed_routes
-from netplex.config import Config
+from netplex.config import Config, ConfigError
 from netplex.core.admin_resources import AgentResource, SegmentResource
 from netplex.core.agent_rpc import AgentRpc
 from netplex.core.agents import AgentService
 from netplex.core.binding import PortBindingService
+from netplex.core.extensions import ResourceExtensions
 from netplex.core.hooks import ResourceHooks
 from netplex.core.mech_hooks import MechanismHooks
 from netplex.core.mech_manager import MechanismManager
@@ -33,12 +34,16 @@ from netplex.core.plugin import Core
 from netplex.core.port_addresses import PortAddresses
 from netplex.core.port_rows import PortTable
 from netplex.core.ports import PortService
+from netplex.core.service_access import CorePortAccess
+from netplex.core.service_api import ServicePlugin
 from netplex.core.subnets import SubnetService
 from netplex.core.tags import TagService
 from netplex.core.type_manager import TypeManager
 from netplex.db import migration
 from netplex.db.engine import Database
 from netplex.events.feed import Feed, FeedNotifier
+from netplex.services import registry
+from netplex.services.registry import Selection
 
 LOG = logging.getLogger(__name__)
 CONFIG_ENV = "NETPLEX_CONFIG_FILES"
@@ -59,10 +64,12 @@ def build_core(
     types: TypeManager | None = None,
     mech: MechanismManager | None = None,
     hooks: ResourceHooks | None = None,
+    plugins: Sequence[type[ServicePlugin]] = (),
 ) -> Core:
-    """Every core service, each built with exactly its collaborators.
+    """Every core service, each built with exactly its collaborators, and the service plugins.
 
-    ``types``, ``mech`` and ``hooks`` replace the configured ones (tests).
+    ``types``, ``mech`` and ``hooks`` replace the configured ones (tests); ``plugins`` are
+    plugin classes added to the configured ones.
     """
     if types is None:
         types = TypeManager(cfg)
@@ -72,7 +79,12 @@ def build_core(
     mech.initialize()
     hooks = hooks or MechanismHooks(mech)
     agents = AgentService.from_config(cfg)
-    port_rows = PortTable()
+    built = build_plugins(cfg, db, mech, extra=plugins)
+    extensions = {coll: ResourceExtensions([e for p in built for e in p.resource_extensions() if e.resource == coll])
+                  for coll in ("networks", "subnets", "ports")}
+    if extensions["subnets"]:
+        raise ConfigError("a service plugin extends subnets, which Netplex does not support yet")
+    port_rows = PortTable(extensions["ports"])
     bindings = PortBindingService(db, mech, agents, types, ports=port_rows)
     addresses = PortAddresses(
         base_mac=cfg.get("DEFAULT", "base_mac"),
@@ -80,7 +92,7 @@ def build_core(
     )
     ports = PortService(db, types, hooks, bindings, port_rows, addresses)
     subnets = SubnetService(db, types, hooks, port_rows)
-    networks = NetworkService(db, types, hooks, subnets, ports)
+    networks = NetworkService(db, types, hooks, subnets, ports, extensions["networks"])
     return Core(
         cfg=cfg,
         db=db,
@@ -96,7 +108,27 @@ def build_core(
         segments_api=SegmentResource(db, types, networks),
         agents_api=AgentResource(db, agents, bindings),
         agent_rpc=AgentRpc(db, port_rows, networks, agents),
+        plugins=built,
     )
+
+
+def selected_plugins(cfg: Config, extra: Sequence[type[ServicePlugin]] = ()) -> Selection:
+    """The plugins ``[DEFAULT] service_plugins`` names, plus the ones Neutron's ML2 always has
+    (security groups, unless ``[securitygroup] enable_security_group = false``)."""
+    names = list(cfg.get("DEFAULT", "service_plugins"))
+    if cfg.get("securitygroup", "enable_security_group"):
+        names.append("security_group")
+    return registry.select(names, extra=extra)
+
+
+def build_plugins(cfg: Config, db: Database, mech: MechanismManager,
+                  *, extra: Sequence[type[ServicePlugin]] = ()) -> tuple[ServicePlugin, ...]:
+    selection = selected_plugins(cfg, extra)
+    registry.log_selection(selection)
+    if not selection.plugins:
+        return ()
+    access = CorePortAccess(db, {n: mech.driver(n).connectivity for n in mech.names})
+    return tuple(cls.build(cfg, access) for cls in selection.plugins)
 
 
 def make_core(cfg: Config, **kwargs: Any) -> Core:
@@ -158,6 +190,8 @@ def app_for_core(core: Core, cfg: Config, *, housekeeping: bool = True) -> Starl
         agent_down_time=core.cfg.get("DEFAULT", "agent_down_time"),
         feed_retention=core.cfg.get("DEFAULT", "feed_retention"),
     )
+    for plugin in core.plugins:
+        chores.jobs.extend((job.interval, job.run) for job in plugin.housekeeping())
 
     async def startup() -> None:
         await notifier.start()
@@ -167,6 +201,12 @@ def app_for_core(core: Core, cfg: Config, *, housekeeping: bool = True) -> Starl
     async def shutdown() -> None:
         await chores.stop()
         await notifier.stop()
+        for plugin in core.plugins:
+            try:
+                plugin.close()
+            except Exception:
+                LOG.exception("service plugin %s failed to close", plugin.name)
         core.db.dispose()
 
-    return build_app(core, cfg, extra_routes=feed_routes(feed, notifier), on_startup=[startup], on_shutdown=[shutdown])
+    return build_app(core, cfg, extra_routes=feed_routes(feed, notifier), on_startup=[startup],
+                     on_shutdown=[shutdown], plugins=core.plugins)

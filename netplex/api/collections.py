@@ -62,7 +62,9 @@ class Collection:
     has_tags: bool = False
     #: The service object itself (a service plugin's collection); None: ``core.<service_name>``.
     service: Any = None
-    #: Member actions, ``PUT /v2.0/{plural}/{id}/{action}``: name -> (ctx, id, body) -> response body.
+    #: The URL segment when it differs from the JSON key (``security-groups`` vs ``security_groups``).
+    path: str = ""
+    #: Member actions, ``PUT /v2.0/{path}/{id}/{action}``: name -> (ctx, id, body) -> response body.
     actions: Mapping[str, Callable[[Context, str, dict[str, Any]], dict[str, Any]]] = field(default_factory=dict)
     #: Attribute defaults on create: a body value equal to its default is not
     #: "set" for policy (Neutron's rule: ``shared: false`` needs no admin).
@@ -315,14 +317,15 @@ def routes(coll: Collection) -> list[Route]:
 
         return JSON(await run_in_threadpool(call))
 
+    url = coll.path or coll.plural
     out = [
-        Route(f"/v2.0/{coll.plural}", list_or_create, methods=["GET", "POST"]),
-        Route(f"/v2.0/{coll.plural}.json", list_or_create, methods=["GET", "POST"]),
-        Route(f"/v2.0/{coll.plural}/{{id}}", member, methods=["GET", "PUT", "DELETE"]),
-        Route(f"/v2.0/{coll.plural}/{{id}}.json", member, methods=["GET", "PUT", "DELETE"]),
+        Route(f"/v2.0/{url}", list_or_create, methods=["GET", "POST"]),
+        Route(f"/v2.0/{url}.json", list_or_create, methods=["GET", "POST"]),
+        Route(f"/v2.0/{url}/{{id}}", member, methods=["GET", "PUT", "DELETE"]),
+        Route(f"/v2.0/{url}/{{id}}.json", member, methods=["GET", "PUT", "DELETE"]),
     ]
     if coll.actions:
-        out.append(Route(f"/v2.0/{coll.plural}/{{id}}/{{action}}", action, methods=["PUT"]))
+        out.append(Route(f"/v2.0/{url}/{{id}}/{{action}}", action, methods=["PUT"]))
     if coll.has_tags:
         out.extend(tag_routes(coll))
     return out
@@ -386,6 +389,6 @@ def tag_routes(coll: Collection) -> list[Route]:
         return Response(status_code=201 if verb == "create" else 204)
 
     return [
-        Route(f"/v2.0/{coll.plural}/{{id}}/tags", all_tags, methods=["GET", "PUT", "DELETE"]),
-        Route(f"/v2.0/{coll.plural}/{{id}}/tags/{{tag}}", one_tag, methods=["GET", "PUT", "DELETE"]),
+        Route(f"/v2.0/{coll.path or coll.plural}/{{id}}/tags", all_tags, methods=["GET", "PUT", "DELETE"]),
+        Route(f"/v2.0/{coll.path or coll.plural}/{{id}}/tags/{{tag}}", one_tag, methods=["GET", "PUT", "DELETE"]),
     ]

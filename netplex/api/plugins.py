@@ -25,7 +25,7 @@ def _collection(plugin: ServicePlugin, res: Resource) -> Collection:
         member=res.member, plural=res.plural, attrs=dict(res.attributes), service_name=f"{plugin.name}:{res.plural}",
         extra_filters=TAG_FILTERS if res.has_tags else frozenset(), allow_create=res.allow_create,
         allow_update=res.allow_update, allow_delete=res.allow_delete, has_tags=res.has_tags,
-        service=res.service, actions=dict(res.actions),
+        service=res.service, actions=dict(res.actions), path=res.path,
     )
 
 
@@ -56,7 +56,7 @@ def extended_collections(core: Sequence[Collection], plugins: Sequence[ServicePl
                 member=coll.member, plural=coll.plural, attrs={**coll.attrs, **extra},
                 service_name=coll.service_name, extra_filters=coll.extra_filters,
                 allow_create=coll.allow_create, allow_update=coll.allow_update, allow_delete=coll.allow_delete,
-                has_tags=coll.has_tags, service=coll.service, actions=coll.actions,
+                has_tags=coll.has_tags, service=coll.service, actions=coll.actions, path=coll.path,
             )
         out.append(coll)
     if added:
@@ -64,7 +64,7 @@ def extended_collections(core: Sequence[Collection], plugins: Sequence[ServicePl
     for plugin in plugins:
         for res in plugin.resources():
             if res.plural in plurals:
-                raise ConfigError(f"service plugin {plugin.name!r} serves /v2.0/{res.plural}, which already exists")
+                raise ConfigError(f"service plugin {plugin.name!r} serves {res.plural}, which already exists")
             plurals.add(res.plural)
             out.append(_collection(plugin, res))
     return tuple(out)

@@ -75,7 +75,8 @@ def version_routes(collections: Sequence[Any], extra: Mapping[str, tuple[str, st
         return JSON(
             {
                 "resources": [
-                    {"name": c.member, "collection": c.plural, "links": [{"href": base + c.plural, "rel": "self"}]}
+                    {"name": c.member, "collection": c.plural,
+                     "links": [{"href": base + (c.path or c.plural), "rel": "self"}]}
                     for c in collections
                 ]
             }

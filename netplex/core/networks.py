@@ -17,6 +17,7 @@ from netplex.core.common import (
     tags_for,
 )
 from netplex.core.context import Context
+from netplex.core.extensions import NO_EXTENSIONS, ResourceExtensions
 from netplex.core.hooks import ResourceHooks
 from netplex.core.listing import ListQuery, filter_clauses, finish_in_python, paginate
 from netplex.core.network_access import (
@@ -70,12 +71,15 @@ class NetworkService:
         hooks: ResourceHooks,
         subnets: SubnetService,
         ports: PortService,
+        extensions: ResourceExtensions = NO_EXTENSIONS,
     ) -> None:
         self.db = db
         self.types = types
         self.hooks = hooks
         self.subnets = subnets
         self.ports = ports
+        #: Attributes service plugins add to networks (port_security_enabled, ...).
+        self.extensions = extensions
 
     # -- dict building ---------------------------------------------------
 
@@ -124,7 +128,9 @@ class NetworkService:
                 subnets[nid].append(sid)
         tags = tags_for(session, "networks", ids)
         segs = self.types.get_segments_for_networks(session, ids)
-        return [self._to_dict(r, subnets[r.id], tags.get(r.id, []), segs.get(r.id, [])) for r in rows]
+        nets = [self._to_dict(r, subnets[r.id], tags.get(r.id, []), segs.get(r.id, [])) for r in rows]
+        self.extensions.extend(session.connection(), nets)
+        return nets
 
     def dict_in_session(self, session: Session, network_id: str) -> dict[str, Any]:
         row = session.get(Network, network_id)
@@ -214,6 +220,7 @@ class NetworkService:
         else:
             row.mtu = max_mtu
         net = self._to_dict(row, [], [], segments)
+        self.extensions.create(txn, ctx, attrs, net)
         self.hooks.precommit(s, "create", "network", net, None, segments)
         txn.record("network", row.id, "create", net)
         return net, segments
@@ -282,6 +289,7 @@ class NetworkService:
             bump(row)
             s.flush()
             current = self._dicts(s, [row])[0]
+            self.extensions.update(txn, ctx, attrs, current)
             self.hooks.precommit(s, "update", "network", current, original, segments)
             txn.record("network", row.id, "update", current)
             return current, original, segments

@@ -8,7 +8,7 @@ says what it depends on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netplex.config import Config
 from netplex.core.admin_resources import AgentResource, SegmentResource
@@ -19,6 +19,7 @@ from netplex.core.hooks import ResourceHooks
 from netplex.core.mech_manager import MechanismManager
 from netplex.core.networks import NetworkService
 from netplex.core.ports import PortService
+from netplex.core.service_api import ServicePlugin
 from netplex.core.subnets import SubnetService
 from netplex.core.tags import TagService
 from netplex.core.type_manager import TypeManager
@@ -43,6 +44,8 @@ class CoreServices:
     segments_api: SegmentResource
     agents_api: AgentResource
     agent_rpc: AgentRpc
+    #: The service plugins built from ``service_plugins`` (their collections are served beside these).
+    plugins: tuple[ServicePlugin, ...] = field(default=())
 
 
 #: The name the API layer imports.

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from netplex.core.binding.views import binding_dict
 from netplex.core.common import iso, raw_timestamp, tags_among, tags_of
+from netplex.core.extensions import NO_EXTENSIONS, ResourceExtensions
 from netplex.db.base import utcnow
 from netplex.db.engine import Txn
 from netplex.db.models import IPAllocation, Port, PortBinding, Tag
@@ -115,7 +116,14 @@ def to_dict(row: Any, ips: Sequence[tuple[str, str]], binding: Any, tags: list[s
 
 
 class PortTable:
-    """Reads, renders and writes ``ports`` rows; stateless, shared by every service."""
+    """Reads, renders and writes ``ports`` rows; shared by every service.
+
+    ``extensions``: the attributes service plugins add to ports (security groups, ...),
+    rendered with every port dict this table produces (API answers and feed entries).
+    """
+
+    def __init__(self, extensions: ResourceExtensions = NO_EXTENSIONS) -> None:
+        self.extensions = extensions
 
     # -- rendering -------------------------------------------------------------
 
@@ -134,13 +142,15 @@ class PortTable:
         """The port as the API shows it, as this transaction sees it (flush first)."""
         return self.render(s.connection(), port_id)
 
-    @staticmethod
-    def render_row(conn: Connection, row: Any) -> dict[str, Any]:
+    def render_row(self, conn: Connection, row: Any) -> dict[str, Any]:
         """One port's dict from four indexed lookups (the single-port hot path)."""
         ips = [tuple(r) for r in _IPS_OF_PORT.rows(conn, {"id": row.id})]
         binding = _ACTIVE_BINDING_OF_PORT.first(conn, {"id": row.id})
         tags = tags_of(conn, "ports", row.id)
-        return to_dict(row, ips, binding, tags)
+        port = to_dict(row, ips, binding, tags)
+        if self.extensions:
+            self.extensions.extend(conn, [port])
+        return port
 
     def render_rows(self, conn: Connection, rows: Sequence[Any]) -> list[dict[str, Any]]:
         """API dicts for port rows (ORM objects or rows with the ports columns)."""
@@ -156,7 +166,9 @@ class PortTable:
             for b in conn.execute(_ACTIVE_BINDINGS, {"ids": chunk}).all():
                 bindings[b.port_id] = b
         tags = tags_among(conn, "ports", ids)
-        return [to_dict(r, ips.get(r.id, []), bindings.get(r.id), tags.get(r.id, [])) for r in rows]
+        ports = [to_dict(r, ips.get(r.id, []), bindings.get(r.id), tags.get(r.id, [])) for r in rows]
+        self.extensions.extend(conn, ports)
+        return ports
 
     def render_where(self, conn: Connection, *where: Any) -> list[dict[str, Any]]:
         """API dicts of the ports matching ``where`` (SQL clauses), ordered by id."""

@@ -210,6 +210,8 @@ class PortService:
         self.bindings.insert_request(conn, values["id"], host, vnic_type, profile)
         port = to_dict(SimpleNamespace(**values), ips, None, [])
         port.update({"binding:host_id": host, "binding:vnic_type": vnic_type, "binding:profile": profile})
+        if self.rows.extensions:
+            self.rows.extensions.create(txn, ctx, attrs, port)
         segments = self._hook_segments(txn, net.id, "create")
         if segments is not None:
             self.hooks.precommit(txn.session, "create", "port", port, None, segments)
@@ -288,6 +290,9 @@ class PortService:
             rebind = self._stage_binding(txn, port_id, attrs)
             txn.flush()
             current = self.rows.render(conn, port_id)
+            if self.rows.extensions:
+                # After the core's changes, so an extension sees the port's new addresses.
+                self.rows.extensions.update(txn, ctx, attrs, current)
             segments: list[Segment] = []
             if want_hooks:
                 segments = self.types.get_segments(txn.session, row.network_id)

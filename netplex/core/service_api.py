@@ -52,6 +52,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
+from sqlalchemy import Connection
+
 from netplex.config import Config
 from netplex.core.attr_map import Attr
 from netplex.core.context import Context
@@ -190,9 +192,12 @@ class Resource:
     """
 
     member: str
+    #: The JSON key of lists (``security_groups``).
     plural: str
     attributes: Mapping[str, Attr]
     service: ResourceService
+    #: The URL segment under ``/v2.0`` when it differs from ``plural`` (``security-groups``).
+    path: str = ""
     actions: Mapping[str, MemberAction] = field(default_factory=dict)
     allow_create: bool = True
     allow_update: bool = True
@@ -209,7 +214,7 @@ class ResourceExtension(abc.ABC):
     rows commit (or roll back) together and the change feed carries the extended dict.
     """
 
-    #: The core collection extended: ``networks``, ``subnets`` or ``ports``.
+    #: The core collection extended: ``networks`` or ``ports`` (subnets cannot be extended yet).
     resource: ClassVar[str]
 
     @abc.abstractmethod
@@ -227,9 +232,11 @@ class ResourceExtension(abc.ABC):
         """Same for an update; ``request`` holds only what the caller sent."""
 
     @abc.abstractmethod
-    def extend(self, txn: Txn, results: Sequence[dict[str, Any]]) -> None:
-        """Add this extension's attributes to many resource dicts at once (show, list, feed):
-        one query for all of them, never one per dict."""
+    def extend(self, conn: Connection, results: Sequence[dict[str, Any]]) -> None:
+        """Add this extension's attributes to many resource dicts at once (show, list, feed),
+        read on ``conn`` (a read connection or the writing transaction's): one query for all
+        of them, never one per dict. One dict is the hot path of every port write: keep it
+        to a prepared statement or two (:mod:`netplex.db.prepared`)."""
 
 
 @dataclass(frozen=True, slots=True)

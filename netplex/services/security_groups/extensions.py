@@ -18,13 +18,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, bindparam, delete, select
 
 from netplex.core.attr_map import Attr
 from netplex.core.context import Context
 from netplex.core.service_api import ResourceExtension
 from netplex.db.engine import Txn
 from netplex.db.models import NetworkSecurity, PortSecurity, SecurityGroup, SecurityGroupPortBinding
+from netplex.db.prepared import Prepared
 from netplex.services.security_groups import errors as e
 from netplex.services.security_groups import store
 from netplex.services.security_groups.attributes import NETWORK_EXTENSION, PORT_EXTENSION
@@ -32,6 +33,13 @@ from netplex.services.security_groups.attributes import NETWORK_EXTENSION, PORT_
 __all__ = ["NetworkPortSecurity", "PortSecurityGroups"]
 
 _CHUNK = 500
+# The one-resource renders are on every port write's path: prepared (see netplex.db.prepared).
+_NET_OFF = Prepared(select(NetworkSecurity.network_id).where(
+    NetworkSecurity.network_id == bindparam("id"), NetworkSecurity.enabled.is_(False)))
+_PORT_OFF = Prepared(select(PortSecurity.port_id).where(
+    PortSecurity.port_id == bindparam("id"), PortSecurity.enabled.is_(False)))
+_PORT_GROUPS = Prepared(select(SecurityGroupPortBinding.security_group_id).where(
+    SecurityGroupPortBinding.port_id == bindparam("id")).order_by(SecurityGroupPortBinding.security_group_id))
 
 
 def _network_enabled(txn: Txn, network_id: str) -> bool:
@@ -60,12 +68,16 @@ class NetworkPortSecurity(ResourceExtension):
             row.enabled = bool(request["port_security_enabled"])
         result["port_security_enabled"] = _network_enabled(txn, result["id"])
 
-    def extend(self, txn: Txn, results: Sequence[dict[str, Any]]) -> None:
-        ids = [r["id"] for r in results]
-        off: set[str] = set()
-        for i in range(0, len(ids), _CHUNK):
-            off.update(txn.session.execute(select(NetworkSecurity.network_id).where(
-                NetworkSecurity.network_id.in_(ids[i:i + _CHUNK]), NetworkSecurity.enabled.is_(False))).scalars())
+    def extend(self, conn: Connection, results: Sequence[dict[str, Any]]) -> None:
+        if len(results) == 1:
+            off = {results[0]["id"]} if _NET_OFF.scalar(conn, {"id": results[0]["id"]}) else set()
+        else:
+            ids = [r["id"] for r in results]
+            off = set()
+            for i in range(0, len(ids), _CHUNK):
+                off.update(conn.execute(select(NetworkSecurity.network_id).where(
+                    NetworkSecurity.network_id.in_(ids[i:i + _CHUNK]),
+                    NetworkSecurity.enabled.is_(False))).scalars())
         for r in results:
             r["port_security_enabled"] = r["id"] not in off
 
@@ -148,19 +160,24 @@ class PortSecurityGroups(ResourceExtension):
         result["port_security_enabled"] = enabled
         result["security_groups"] = groups
 
-    def extend(self, txn: Txn, results: Sequence[dict[str, Any]]) -> None:
-        s = txn.session
-        ids = [r["id"] for r in results]
+    def extend(self, conn: Connection, results: Sequence[dict[str, Any]]) -> None:
         off: set[str] = set()
         groups: dict[str, list[str]] = {}
-        for i in range(0, len(ids), _CHUNK):
-            chunk = ids[i:i + _CHUNK]
-            off.update(s.execute(select(PortSecurity.port_id).where(
-                PortSecurity.port_id.in_(chunk), PortSecurity.enabled.is_(False))).scalars())
+        if len(results) == 1:
+            pid = results[0]["id"]
+            if _PORT_OFF.scalar(conn, {"id": pid}):
+                off.add(pid)
+            groups[pid] = [row[0] for row in _PORT_GROUPS.rows(conn, {"id": pid})]
+        else:
+            ids = [r["id"] for r in results]
             b = SecurityGroupPortBinding
-            for pid, gid in s.execute(select(b.port_id, b.security_group_id).where(b.port_id.in_(chunk))
-                                      .order_by(b.security_group_id)):
-                groups.setdefault(pid, []).append(gid)
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i:i + _CHUNK]
+                off.update(conn.execute(select(PortSecurity.port_id).where(
+                    PortSecurity.port_id.in_(chunk), PortSecurity.enabled.is_(False))).scalars())
+                for pid, gid in conn.execute(select(b.port_id, b.security_group_id).where(b.port_id.in_(chunk))
+                                             .order_by(b.security_group_id)):
+                    groups.setdefault(pid, []).append(gid)
         for r in results:
             r["port_security_enabled"] = r["id"] not in off
             r["security_groups"] = groups.get(r["id"], [])

@@ -34,9 +34,9 @@ class SecurityGroupPlugin(ServicePlugin):
 
     def resources(self) -> Sequence[Resource]:
         return (
-            Resource(member="security_group", plural="security-groups", attributes=SECURITY_GROUP,
-                     service=self._groups, has_tags=False),
-            Resource(member="security_group_rule", plural="security-group-rules",
+            Resource(member="security_group", plural="security_groups", path="security-groups",
+                     attributes=SECURITY_GROUP, service=self._groups),
+            Resource(member="security_group_rule", plural="security_group_rules", path="security-group-rules",
                      attributes=SECURITY_GROUP_RULE, service=self._rules),
         )
 

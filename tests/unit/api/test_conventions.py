@@ -12,7 +12,9 @@ def test_versions_and_extensions(api: Api) -> None:
     assert {"networks", "subnets", "ports"} <= res
     aliases = {e["alias"] for e in api.ok("GET", "/v2.0/extensions")["extensions"]}
     assert {"pagination", "sorting", "standard-attr-tag", "revision-if-match"} <= aliases
-    assert "security-group" not in aliases  # not built: not claimed
+    assert "router" not in aliases and "dhcp_agent_scheduler" not in aliases  # not built: not claimed
+    assert {"security-group", "port-security"} <= aliases  # the security_group plugin, on by default
+    assert "security_groups" in res
     api.ok("GET", "/v2.0/extensions/pagination")
     api.err("GET", "/v2.0/extensions/nope", status=404)
 
