@@ -65,9 +65,12 @@ def main() -> None:
     ap.add_argument("--list-ports", type=int, default=10000, help="ports present for the list test")
     ap.add_argument("--postgres", nargs="?", const="postgresql://postgres@127.0.0.1:5432", metavar="SERVER_URL",
                     help="use a scratch database on this PostgreSQL server instead of SQLite")
+    ap.add_argument("--conf", action="append", default=[], metavar="INI",
+                    help="extra configuration text, e.g. '[securitygroup]\\nenable_security_group = false' "
+                         "(\\n for new lines; repeatable)")
     args = ap.parse_args()
     with contextlib.ExitStack() as stack:
-        conf = CONF
+        conf = CONF + "".join("\n" + c.replace("\\n", "\n") + "\n" for c in args.conf)
         if args.postgres:
             url = stack.enter_context(scratch_postgres(args.postgres.rstrip("/")))
             conf += f"[database]\nconnection = {url}\n"

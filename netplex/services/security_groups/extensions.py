@@ -18,13 +18,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from netplex.core.attr_map import Attr
 from netplex.core.context import Context
 from netplex.core.service_api import ResourceExtension
 from netplex.db.engine import Txn
-from netplex.db.models import NetworkSecurity, PortSecurity, SecurityGroup, SecurityGroupPortBinding
+from netplex.db.models import (
+    DefaultSecurityGroup,
+    NetworkSecurity,
+    PortSecurity,
+    SecurityGroup,
+    SecurityGroupPortBinding,
+)
 from netplex.db.prepared import Prepared
 from netplex.services.security_groups import errors as e
 from netplex.services.security_groups import store
@@ -32,7 +38,7 @@ from netplex.services.security_groups.attributes import NETWORK_EXTENSION, PORT_
 
 __all__ = ["NetworkPortSecurity", "PortSecurityGroups"]
 
-_CHUNK = 500
+_CHUNK = 5000  # as the core: below every supported bind-parameter limit
 # The one-resource renders are on every port write's path: prepared (see netplex.db.prepared).
 _NET_OFF = Prepared(select(NetworkSecurity.network_id).where(
     NetworkSecurity.network_id == bindparam("id"), NetworkSecurity.enabled.is_(False)))
@@ -40,6 +46,16 @@ _PORT_OFF = Prepared(select(PortSecurity.port_id).where(
     PortSecurity.port_id == bindparam("id"), PortSecurity.enabled.is_(False)))
 _PORT_GROUPS = Prepared(select(SecurityGroupPortBinding.security_group_id).where(
     SecurityGroupPortBinding.port_id == bindparam("id")).order_by(SecurityGroupPortBinding.security_group_id))
+_NET_ENABLED = Prepared(select(NetworkSecurity.enabled).where(NetworkSecurity.network_id == bindparam("id")))
+_GROUP_OWNER = Prepared(select(SecurityGroup.project_id).where(SecurityGroup.id == bindparam("id")))
+_DEFAULT_OF = Prepared(select(DefaultSecurityGroup.security_group_id).where(
+    DefaultSecurityGroup.project_id == bindparam("p")))
+#: Only ports *without* port security have a row: the common case costs no insert.
+_INSERT_PORT_SECURITY = Prepared(insert(PortSecurity), keys=["port_id", "enabled"])
+_DELETE_PORT_SECURITY = Prepared(delete(PortSecurity).where(PortSecurity.port_id == bindparam("id")))
+_INSERT_BINDING = Prepared(insert(SecurityGroupPortBinding), keys=["port_id", "security_group_id"])
+_DELETE_BINDINGS = Prepared(delete(SecurityGroupPortBinding).where(SecurityGroupPortBinding.port_id == bindparam("id")))
+_UPDATE_KEYS = frozenset({"port_security_enabled", "security_groups", "allowed_address_pairs"})
 
 
 def _network_enabled(txn: Txn, network_id: str) -> bool:
@@ -83,40 +99,41 @@ class NetworkPortSecurity(ResourceExtension):
 
 
 class PortSecurityGroups(ResourceExtension):
+    """On the port-create hot path: prepared statements on the transaction's connection only
+    (no ORM session), one indexed probe per group named plus two inserts."""
+
     resource = "ports"
 
     def attributes(self) -> Mapping[str, Attr]:
         return PORT_EXTENSION
 
-    def _check_groups(self, txn: Txn, ctx: Context, port: Mapping[str, Any], ids: list[str]) -> list[str]:
-        s = txn.session
-        found = {g.id: g for g in s.execute(select(SecurityGroup).where(SecurityGroup.id.in_(ids))).scalars()}
+    def _check_groups(self, conn: Connection, ctx: Context, port: Mapping[str, Any], ids: list[str]) -> list[str]:
         for gid in ids:
-            g = found.get(gid)
+            owner = _GROUP_OWNER.scalar(conn, {"id": gid})
             # A group of another project is "not found" (as in Neutron), also when an admin
             # creates the port for that other project with a group of a third one.
-            if g is None or not ctx.owns(g.project_id) or (not ctx.is_admin and g.project_id != port["project_id"]):
+            if owner is None or not ctx.owns(owner) or (not ctx.is_admin and owner != port["project_id"]):
                 raise e.SecurityGroupNotFound(id=gid)
         return ids
 
-    def _write(self, txn: Txn, port_id: str, enabled: bool, groups: list[str], *, replace: bool) -> None:
-        s = txn.session
-        if replace:
-            row = s.get(PortSecurity, port_id)
-            if row is None:
-                s.add(PortSecurity(port_id=port_id, enabled=enabled))
-            else:
-                row.enabled = enabled
-            s.execute(delete(SecurityGroupPortBinding).where(SecurityGroupPortBinding.port_id == port_id))
-        else:
-            s.add(PortSecurity(port_id=port_id, enabled=enabled))
-        s.add_all(SecurityGroupPortBinding(port_id=port_id, security_group_id=g) for g in groups)
-        s.flush()
+    @staticmethod
+    def _bind(conn: Connection, port_id: str, groups: list[str]) -> None:
+        if groups:
+            _INSERT_BINDING.executemany(conn, [{"port_id": port_id, "security_group_id": g} for g in groups])
+
+    def _default_group(self, txn: Txn, project_id: str) -> str:
+        found = _DEFAULT_OF.scalar(txn.conn, {"p": project_id})
+        if found is not None:
+            return str(found)
+        gid = store.ensure_default(txn, project_id)  # first port of the project: the ORM, once
+        txn.flush()
+        return gid
 
     def process_create(self, txn: Txn, ctx: Context, request: Mapping[str, Any], result: dict[str, Any]) -> None:
+        conn = txn.conn
         enabled = request.get("port_security_enabled")
         if enabled is None:
-            enabled = _network_enabled(txn, result["network_id"])
+            enabled = _NET_ENABLED.scalar(conn, {"id": result["network_id"]}) is not False
         wanted = request.get("security_groups")
         if not enabled:
             if wanted:
@@ -125,27 +142,27 @@ class PortSecurityGroups(ResourceExtension):
                 raise e.AddressPairAndPortSecurityRequired()
             groups: list[str] = []
         elif wanted is not None:
-            groups = self._check_groups(txn, ctx, result, wanted)
+            groups = self._check_groups(conn, ctx, result, wanted)
         elif str(result.get("device_owner") or "").startswith("network:"):
             groups = []
         else:
-            groups = [store.ensure_default(txn, result["project_id"])]
-        self._write(txn, result["id"], bool(enabled), groups, replace=False)
+            groups = [self._default_group(txn, result["project_id"])]
+        if not enabled:
+            _INSERT_PORT_SECURITY.execute(conn, {"port_id": result["id"], "enabled": False})
+        self._bind(conn, result["id"], groups)
         result["port_security_enabled"] = bool(enabled)
-        result["security_groups"] = groups
+        result["security_groups"] = sorted(groups)
 
     def process_update(self, txn: Txn, ctx: Context, request: Mapping[str, Any], result: dict[str, Any]) -> None:
-        s = txn.session
+        if not _UPDATE_KEYS.intersection(request):
+            return  # ``result`` was rendered with this extension's attributes already
+        conn = txn.conn
         pid = result["id"]
-        row = s.get(PortSecurity, pid)
-        current_enabled = True if row is None else bool(row.enabled)
-        current = list(s.execute(select(SecurityGroupPortBinding.security_group_id)
-                                 .where(SecurityGroupPortBinding.port_id == pid)
-                                 .order_by(SecurityGroupPortBinding.security_group_id)).scalars())
-        touched = "port_security_enabled" in request or "security_groups" in request
+        current_enabled = _PORT_OFF.scalar(conn, {"id": pid}) is None
+        current = [row[0] for row in _PORT_GROUPS.rows(conn, {"id": pid})]
         enabled = bool(request.get("port_security_enabled", current_enabled))
         if "security_groups" in request:
-            groups = self._check_groups(txn, ctx, result, request["security_groups"] or [])
+            groups = self._check_groups(conn, ctx, result, request["security_groups"] or [])
         else:
             groups = current
         if not enabled:
@@ -155,10 +172,15 @@ class PortSecurityGroups(ResourceExtension):
                 raise e.PortSecurityPortHasSecurityGroup()
             if result.get("allowed_address_pairs"):
                 raise e.AddressPairAndPortSecurityRequired()
-        if touched and (enabled != current_enabled or sorted(groups) != current):
-            self._write(txn, pid, enabled, groups, replace=True)
+        if enabled != current_enabled:
+            _DELETE_PORT_SECURITY.execute(conn, {"id": pid})
+            if not enabled:
+                _INSERT_PORT_SECURITY.execute(conn, {"port_id": pid, "enabled": False})
+        if sorted(groups) != current:
+            _DELETE_BINDINGS.execute(conn, {"id": pid})
+            self._bind(conn, pid, groups)
         result["port_security_enabled"] = enabled
-        result["security_groups"] = groups
+        result["security_groups"] = sorted(groups)
 
     def extend(self, conn: Connection, results: Sequence[dict[str, Any]]) -> None:
         off: set[str] = set()
