@@ -55,6 +55,9 @@ class HostState:
     security_groups: tuple[Mapping[str, Any], ...] = ()
     #: Ports anywhere that are members of those remote groups.
     remote_group_ports: tuple[Mapping[str, Any], ...] = ()
+    #: Whether the server sent security groups at all; one that does not (older, or
+    #: security groups not enabled) gets no filter on its ports.
+    has_security: bool = False
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def parse_host_state(body: Mapping[str, Any]) -> HostState:
         # Optional: a server without security groups sends neither (no filter then).
         security_groups=_dicts(body.get("security_groups", []), "security_groups"),
         remote_group_ports=_dicts(body.get("remote_group_ports", []), "remote_group_ports"),
+        has_security="security_groups" in body,
     )
 
 

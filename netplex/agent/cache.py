@@ -75,6 +75,8 @@ class HostCache:
         self.remote_group_ports: dict[str, dict[str, Any]] = {}
         #: Groups the known groups' rules name as remote_group_id.
         self._remote_refs: set[str] = set()
+        #: The snapshot carried security groups (else: no filter, see HostState.has_security).
+        self.security_known = False
         #: Set once a snapshot has been loaded (an unloaded cache is never reconciled).
         self.loaded = False
         self._desired: HostDesired | None = None
@@ -90,6 +92,7 @@ class HostCache:
         self.security_groups = {str(g["id"]): dict(g) for g in state.security_groups if "id" in g}
         self.remote_group_ports = {str(p["id"]): dict(p) for p in state.remote_group_ports if "id" in p}
         self._remote_refs = _remote_refs(self.security_groups.values())
+        self.security_known = state.has_security
         self.loaded = True
         self._desired = None
         self._specs.clear()
@@ -143,7 +146,7 @@ class HostCache:
         local = body.get("binding:host_id") == self.host
         if local and net_id not in self.networks:
             return Effect.RESYNC
-        if local and body.get("port_security_enabled") is True and any(
+        if local and self.security_known and body.get("port_security_enabled") is True and any(
                 str(g) not in self.security_groups for g in body.get("security_groups") or ()):
             return Effect.RESYNC  # a group we never got (nor its remote groups' members)
         if local or net_id in self.networks or pid in self.ports:
@@ -173,6 +176,8 @@ class HostCache:
         return Effect.IGNORED
 
     def _group(self, action: Any, gid: str, body: Mapping[str, Any]) -> Effect:
+        if not self.security_known:
+            return Effect.IGNORED
         if action == "delete":
             if self.security_groups.pop(gid, None) is None:
                 return Effect.IGNORED
@@ -222,8 +227,9 @@ class HostCache:
             base = desired_from_api(self.host, self.networks.values(), self.ports.values(),
                                     tunnel_ips_from_agents(self.agents.values()), self._specs)
             local = [self.ports[p.port_id] for p in base.ports if p.port_id in self.ports]
-            security = security_from_api(local, self.security_groups.values(),
-                                         self.remote_group_ports.values())
+            security = (security_from_api(local, self.security_groups.values(),
+                                          self.remote_group_ports.values())
+                        if self.security_known else None)
             self._desired = dataclasses.replace(base, security=security)
         return self._desired
 

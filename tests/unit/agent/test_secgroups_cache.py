@@ -37,6 +37,17 @@ def change(rev: int, resource: str, rid: str, body: Any, action: str = "update")
 def test_host_state_without_security_keys_still_parses() -> None:
     state = parse_host_state({"revision": 1, "networks": [], "ports": [], "agents": []})
     assert state.security_groups == () and state.remote_group_ports == ()
+    assert not state.has_security
+
+
+def test_a_server_without_security_groups_gets_no_filter() -> None:
+    cache = HostCache("h1")
+    cache.load(parse_host_state({"revision": 10, "networks": [NET], "ports": [bound(port())],
+                                 "agents": []}))
+    assert cache.desired().security is None  # ports say port_security_enabled, but no groups came
+    moved = bound(port(groups=("77777777",)))
+    assert cache.apply(change(11, "port", moved["id"], moved)) is Effect.APPLIED
+    assert cache.apply(change(12, "security_group", G_WEB, group(G_WEB))) is Effect.IGNORED
 
 
 def test_snapshot_gives_the_filter() -> None:
