@@ -107,7 +107,7 @@ def build_core(
         tags=TagService(db, {"networks": networks, "subnets": subnets, "ports": ports}),
         segments_api=SegmentResource(db, types, networks),
         agents_api=AgentResource(db, agents, bindings),
-        agent_rpc=AgentRpc(db, port_rows, networks, agents),
+        agent_rpc=AgentRpc(db, port_rows, networks, agents, parts=[p.host_state for p in built]),
         plugins=built,
     )
 

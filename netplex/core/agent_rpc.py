@@ -7,9 +7,10 @@ host must wire, and batched device up/down reports.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from netplex.core.agents import AgentService
 from netplex.core.networks import NetworkService
@@ -20,14 +21,23 @@ from netplex.db.models import FeedHead, Network, Port, PortBinding
 ACTIVE, DOWN = "ACTIVE", "DOWN"
 
 
-class AgentRpc:
-    """The host snapshot and device status reports."""
+#: A service plugin's part of the snapshot: (connection, host, the snapshot's ports) -> extra keys.
+SnapshotPart = Callable[[Connection, str, Sequence[Mapping[str, Any]]], Mapping[str, Any]]
 
-    def __init__(self, db: Database, ports: PortTable, networks: NetworkService, agents: AgentService) -> None:
+
+class AgentRpc:
+    """The host snapshot and device status reports.
+
+    ``parts``: what service plugins add to the snapshot (``ServicePlugin.host_state``).
+    """
+
+    def __init__(self, db: Database, ports: PortTable, networks: NetworkService, agents: AgentService,
+                 parts: Sequence[SnapshotPart] = ()) -> None:
         self.db = db
         self.ports = ports
         self.networks = networks
         self.agents = agents
+        self.parts = tuple(parts)
 
     def host_state(self, host: str) -> dict[str, Any]:
         """Snapshot at one feed revision: the host's ports, their networks, and the
@@ -43,7 +53,13 @@ class AgentRpc:
                 s, list(s.execute(select(Network).where(Network.id.in_(net_ids)).order_by(Network.id)).scalars())
             )
             agents = self.agents.list_agents(s)
-        return {"revision": revision, "host": host, "networks": nets, "ports": ports, "agents": agents}
+            state = {"revision": revision, "host": host, "networks": nets, "ports": ports, "agents": agents}
+            for part in self.parts:
+                for key, value in part(s.connection(), host, ports).items():
+                    if key in state:
+                        raise ValueError(f"a service plugin's host-state key {key!r} clashes")
+                    state[key] = value
+        return state
 
     def device_status(self, host: str, up: list[str], down: list[str]) -> list[str]:
         """Set ports ACTIVE/DOWN as the host's agent reports; ignores ports not bound there."""

@@ -288,6 +288,13 @@ class ServicePlugin(abc.ABC):
         """Neutron rule name -> default check string (``"rule:admin_or_owner"``)."""
         return {}
 
+    def host_state(self, conn: Connection, host: str, ports: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+        """Extra keys of a host agent's snapshot (``GET /v2.0/netplex/host-state``): what the
+        host needs of this plugin to enforce it (security groups of its ports, routers it
+        hosts ...). Read on ``conn``, inside the snapshot's consistent read; ``ports`` are the
+        snapshot's ports (the host's own and the other bound ports of its networks)."""
+        return {}
+
     def housekeeping(self) -> Sequence[PeriodicJob]:
         """Periodic jobs (one server process runs them)."""
         return ()

@@ -9,12 +9,16 @@ true; false turns the API off). Enforcement is the host agents' job (they follow
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection
 
 from netplex.config import Config
 from netplex.core.service_api import CoreAccess, Extension, Resource, ResourceExtension, ServicePlugin
 from netplex.services.security_groups.attributes import SECURITY_GROUP, SECURITY_GROUP_RULE
 from netplex.services.security_groups.extensions import NetworkPortSecurity, PortSecurityGroups
 from netplex.services.security_groups.service import RuleService, SecurityGroupService
+from netplex.services.security_groups.snapshot import host_snapshot
 
 __all__ = ["SecurityGroupPlugin"]
 
@@ -52,6 +56,9 @@ class SecurityGroupPlugin(ServicePlugin):
             Extension("security-groups-normalized-cidr", "Security group with normalized CIDR",
                       "Add new field with normalized remote_ip_prefix cidr in SG rule"),
         )
+
+    def host_state(self, conn: Connection, host: str, ports: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+        return host_snapshot(conn, host, ports)
 
     def policy_defaults(self) -> Mapping[str, str]:
         return {

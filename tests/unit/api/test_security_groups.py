@@ -118,3 +118,20 @@ def test_service_plugins_option(db_url: str, make_api: Callable[..., Api]) -> No
     net = off.net()
     port = off.port(net["id"])
     assert "security_groups" not in port and "port_security_enabled" not in net
+
+
+def test_host_state_carries_the_groups_a_host_enforces(api: Api) -> None:
+    net = api.net()
+    api.subnet(net["id"])
+    web, db_sg = _sg(api, "web"), _sg(api, "db")
+    _rule(api, db_sg["id"], protocol="tcp", port_range_min=5432, port_range_max=5432, remote_group_id=web["id"])
+    member = api.port(net["id"], security_groups=[web["id"]], **{"binding:host_id": "h2"})
+    local = api.port(net["id"], security_groups=[db_sg["id"]], **{"binding:host_id": "h1"})
+    state = api.ok("GET", "/v2.0/netplex/host-state", params={"host": "h1"})
+    assert {g["id"] for g in state["security_groups"]} == {db_sg["id"], web["id"]}  # used + remote
+    (m,) = state["remote_group_ports"]
+    assert m["id"] == member["id"] and m["security_groups"] == [web["id"]]
+    assert m["fixed_ips"] == member["fixed_ips"]
+    assert local["id"] not in {p["id"] for p in state["remote_group_ports"]}
+    empty = api.ok("GET", "/v2.0/netplex/host-state", params={"host": "h9"})
+    assert empty["security_groups"] == [] and empty["remote_group_ports"] == []
