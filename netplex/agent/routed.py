@@ -31,11 +31,11 @@ import dataclasses
 import logging
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from netplex.agent.backend_api import ApplyResult, Backend, BackendKind, PortStatus, SettingsError
+from netplex.agent.backend_api import ApplyResult, Backend, BackendKind, Baseline, PortStatus, SettingsError
 from netplex.agent.model import HostDesired
 from netplex.agent.monitor import DeviceMonitor, DeviceNews, LinkMonitor
 from netplex.agent.ops import Op, Plan, SetLinkDown, SetLinkUp
@@ -63,9 +63,11 @@ from netplex.agent.routed_plan import (
     RoutedPlanConfig,
     RunBird,
     SetSysctl,
+    advance,
     plan_routed,
     port_status_routed,
     tap_sysctls,
+    with_taps,
 )
 from netplex.agent.secgroups_backend import FilteredBackend, with_filter
 from netplex.agent.settings import AgentSettings
@@ -118,8 +120,10 @@ class HttpServerFacts:
         try:
             out: dict[str, list[str]] = {}
             for s in self._client.iter_resources("subnet", fields=["network_id", "gateway_ip"]):
-                if s.get("gateway_ip") and s.get("network_id"):
-                    out.setdefault(str(s["network_id"]), []).append(str(s["gateway_ip"]))
+                if s.get("network_id"):  # a network without gateways is known too: ()
+                    gws = out.setdefault(str(s["network_id"]), [])
+                    if s.get("gateway_ip"):
+                        gws.append(str(s["gateway_ip"]))
             self._gateways = {k: tuple(sorted(v)) for k, v in out.items()}
         except ClientError as exc:
             LOG.warning("cannot read subnet gateways (keeping the last ones): %s", exc)
@@ -285,6 +289,24 @@ class RoutedBackend(Backend[RoutedObserved]):
             bird_config=self.bird.running_config() if self.bird is not None else None,
             rules=read_rules(self.netns, TAP_PREFIX, (RULE_LOOKUP, RULE_PROHIBIT)),
         )
+
+    def observe_since(self, baseline: Baseline[RoutedObserved], desired: HostDesired,
+                      devices: Collection[str]) -> RoutedObserved:
+        """The last snapshot plus the agent's own operations; only the taps (which the compute
+        side plugs and unplugs) are read again, and the server facts when a network or remote
+        host is new to them. Everything else here is only ever changed by this agent."""
+        now = advance(baseline.observed, baseline.applied)
+        taps = read_devices(self.netns, TAP_PREFIX)
+        keys: set[str] = set()
+        for name in taps.keys() - now.taps.keys():
+            keys |= set(tap_sysctls(name))
+        now = with_taps(now, taps, read_sysctls(self.netns, keys) if keys else {})
+        nets = {p.network_id for p in desired.ports}
+        hosts6 = {r.host for r in desired.routed_remotes if any(":" in ip for ip in r.ips)}
+        if not nets <= now.gateways.keys() or not hosts6 <= now.next_hops6.keys():
+            now = dataclasses.replace(now, gateways=dict(self.facts.gateways()),
+                                      next_hops6=dict(self.facts.next_hops6()))
+        return now
 
     def plan(self, desired: HostDesired, observed: RoutedObserved) -> Plan:
         return plan_routed(desired, observed, self.config)

@@ -55,10 +55,11 @@ alias :data:`TAP_ALIAS`), which it deletes again when their port goes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from netplex.agent.backend_api import PortStatus
@@ -90,10 +91,12 @@ __all__ = [
     "RoutedPlanConfig",
     "RunBird",
     "SetSysctl",
+    "advance",
     "network_table",
     "plan_routed",
     "port_status_routed",
     "tap_sysctls",
+    "with_taps",
 ]
 
 #: Routing protocol number of every route the routed agent installs (0x4e, "N"; not in
@@ -436,3 +439,79 @@ def port_status_routed(desired: HostDesired, observed: RoutedObserved,
         else:
             out[port.port_id] = PortStatus(True)
     return out
+
+
+# --- the snapshot after our own operations ------------------------------------------------
+
+
+def advance(observed: RoutedObserved, ops: Iterable[Op]) -> RoutedObserved:
+    """Pure: ``observed`` once ``ops`` were applied without error (the agent is the only writer
+    of what the plan owns, so this is the host now, as far as its own doing goes)."""
+    taps = dict(observed.taps)
+    routes, neighbours = set(observed.routes), set(observed.neighbours)
+    proxies, rules = set(observed.proxies), set(observed.rules)
+    sysctls = dict(observed.sysctls)
+    bird_config = observed.bird_config
+
+    def change(name: str, **kw: object) -> None:
+        if name in taps:
+            taps[name] = dataclasses.replace(taps[name], **kw)  # type: ignore[arg-type]
+
+    for op in ops:
+        match op:
+            case CreateTap(name):
+                taps[name] = DeviceState(name, kind="tun", up=True, alias=TAP_ALIAS)
+            case DeleteTap(name):
+                taps.pop(name, None)
+            case SetLinkUp(name):
+                change(name, up=True)
+            case SetLinkDown(name):
+                change(name, up=False)
+            case AddAddress(dev, ip) if dev in taps:
+                change(dev, addresses=taps[dev].addresses | {ip})
+            case DelAddress(dev, ip) if dev in taps:
+                change(dev, addresses=taps[dev].addresses - {ip})
+            case AddRoute(route):
+                routes.add(route)
+            case DelRoute(route):
+                routes.discard(route)
+            case AddNeighbour(entry):
+                neighbours.add(entry)
+            case DelNeighbour(entry):
+                neighbours.discard(entry)
+            case AddProxy(entry):
+                proxies.add(entry)
+            case DelProxy(entry):
+                proxies.discard(entry)
+            case AddRule(rule):
+                rules.add(rule)
+            case DelRule(rule):
+                rules.discard(rule)
+            case SetSysctl(key, value):
+                sysctls[key] = value
+            case RunBird(config):
+                bird_config = config
+    return dataclasses.replace(observed, taps=taps, routes=frozenset(routes), neighbours=frozenset(neighbours),
+                               proxies=frozenset(proxies), rules=frozenset(rules), sysctls=sysctls,
+                               bird_config=bird_config)
+
+
+def with_taps(observed: RoutedObserved, taps: Mapping[str, DeviceState],
+              new_sysctls: Mapping[str, str]) -> RoutedObserved:
+    """Pure: ``observed`` with the taps as they are now (the compute side plugs and unplugs them).
+
+    What the kernel removes with a deleted device goes from the snapshot too (its routes,
+    neighbour and proxy entries, its parameters; policy rules stay, as in the kernel);
+    ``new_sysctls`` are the parameters read for taps the snapshot did not have.
+    """
+    gone = set(observed.taps) - set(taps)
+    if not gone and not new_sysctls and taps == observed.taps:
+        return observed
+    sysctls = {k: v for k, v in observed.sysctls.items()
+               if not any(f".{dev}." in k for dev in gone)}
+    sysctls.update(new_sysctls)
+    return dataclasses.replace(
+        observed, taps=dict(taps), sysctls=sysctls,
+        routes=frozenset(r for r in observed.routes if r.dev not in gone),
+        neighbours=frozenset(n for n in observed.neighbours if n.dev not in gone),
+        proxies=frozenset(p for p in observed.proxies if p.dev not in gone))

@@ -546,8 +546,11 @@ class Lab:
 
     def add_vm(self, name: str, host: str, network: str, ip: str,
                progress: Progress | None = None, timeout: float = 60.0,
-               wait_active: bool = True, ip6: str = "") -> VmRec:
-        """A port with ``ip`` (and ``ip6``) on ``network``, plugged into a new VM namespace on ``host``."""
+               wait_active: bool = True, ip6: str = "", port_security: bool = True) -> VmRec:
+        """A port with ``ip`` (and ``ip6``) on ``network``, plugged into a new VM namespace on ``host``.
+
+        ``port_security=False``: no security groups, no port security (tests of the data
+        plane's own behaviour, independent of the filter)."""
         from netplex.vif.attach import Progress as AttachProgress
         from netplex.vif.attach import attach
 
@@ -560,7 +563,10 @@ class Lab:
                 fixed = [{"subnet_id": net.subnet_id, "ip_address": ip}]
                 if ip6 and net.subnet6_id:
                     fixed.append({"subnet_id": net.subnet6_id, "ip_address": ip6})
-                port = c.create_port({"network_id": net.id, "name": name, "fixed_ips": fixed})
+                attrs: dict[str, Any] = {"network_id": net.id, "name": name, "fixed_ips": fixed}
+                if not port_security:
+                    attrs.update(port_security_enabled=False, security_groups=[])
+                port = c.create_port(attrs)
                 vm.port_id, vm.mac = port["id"], port["mac_address"]
                 with self._mutex:
                     st.vms[name] = vm

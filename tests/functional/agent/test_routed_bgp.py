@@ -5,6 +5,9 @@ iBGP mesh, IPv4 and IPv6 sessions); the agents install only their local
 endpoints (protocol 78), every route to the other host's VMs comes from BGP
 (protocol ``bird``). Every name starts with ``nprb-<6 hex>``; BIRD daemons,
 agents, server and namespaces are removed afterwards, whatever happens.
+
+Ports are made without port security: these tests are about the routed data plane, the
+security-group filter has its own.
 """
 
 from __future__ import annotations
@@ -53,8 +56,8 @@ def lab() -> Iterator[Lab]:
             lab.start_agent(name)
         lab.wait_agents()
         lab.create_network("net", "10.61.0.0/24", {"provider:network_type": "local"}, cidr6="fd61::/64")
-        lab.add_vm("vm-1", "host-r1", "net", "10.61.0.11", ip6="fd61::11")
-        lab.add_vm("vm-2", "host-r2", "net", "10.61.0.12", ip6="fd61::12")
+        lab.add_vm("vm-1", "host-r1", "net", "10.61.0.11", ip6="fd61::11", port_security=False)
+        lab.add_vm("vm-2", "host-r2", "net", "10.61.0.12", ip6="fd61::12", port_security=False)
         yield lab
     finally:
         if os.environ.get("NETPLEX_TEST_SHOW_LOGS"):
@@ -102,7 +105,7 @@ def test_routes_to_the_other_host_come_from_bgp_and_pings_cross(lab: Lab) -> Non
 
 
 def test_a_deleted_port_is_withdrawn_from_bgp(lab: Lab) -> None:
-    lab.add_vm("vm-3", "host-r2", "net", "10.61.0.13", ip6="fd61::13")
+    lab.add_vm("vm-3", "host-r2", "net", "10.61.0.13", ip6="fd61::13", port_security=False)
     wait_for(lambda: bgp_route(lab, "host-r1", "10.61.0.13"), what="vm-3 announced")
     lab.remove_vm("vm-3")
     wait_for(lambda: not bgp_route(lab, "host-r1", "10.61.0.13") and not bgp_route(lab, "host-r1", "fd61::13"),

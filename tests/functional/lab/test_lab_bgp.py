@@ -3,6 +3,9 @@
 Builds the lab's pieces directly (two routed hosts, the router namespace),
 not the whole ``lab up``, to keep it short. Everything (BIRD daemons, agents,
 server, namespaces) is removed afterwards, whatever happens.
+
+Ports are made without port security: these tests are about the routed data plane, the
+security-group filter has its own.
 """
 
 from __future__ import annotations
@@ -50,8 +53,8 @@ def lab() -> Iterator[Lab]:
             lab.start_agent(name)
         lab.wait_agents()
         lab.create_network("net-r", "10.50.0.0/24", {"provider:network_type": "local"}, cidr6="fd50::/64")
-        lab.add_vm("vm-r1", "host-routed1", "net-r", "10.50.0.11", ip6="fd50::11")
-        lab.add_vm("vm-r2", "host-routed2", "net-r", "10.50.0.12", ip6="fd50::12")
+        lab.add_vm("vm-r1", "host-routed1", "net-r", "10.50.0.11", ip6="fd50::11", port_security=False)
+        lab.add_vm("vm-r2", "host-routed2", "net-r", "10.50.0.12", ip6="fd50::12", port_security=False)
         yield lab
     finally:
         lab.down()

@@ -231,3 +231,18 @@ def test_desired_from_api_reads_allowed_address_pairs() -> None:
                  "allowed_address_pairs": [{"ip_address": "10.0.0.50", "mac_address": MAC1}]}
     d = desired_from_api("r1", [{"id": NET, "provider:network_type": "local"}], [port_dict], {})
     assert d.ports[0].allowed_ips == ("10.0.0.50",)
+
+
+def test_advance_is_the_host_after_an_error_free_apply() -> None:
+    from netplex.agent.routed_plan import advance, with_taps
+
+    d = desired(port(allowed_ips=("10.0.0.50",)), remotes=(REMOTE,))
+    before = host(up=False)
+    after = advance(before, plan_routed(d, before, CFG).ops)
+    assert plan_routed(d, after, CFG).ops == ()
+    assert after.taps[TAP1].up and after.taps[TAP1].addresses == {"10.0.0.1", "2001:db8::1"}
+    # The compute side unplugs the tap: what the kernel drops with it leaves the snapshot.
+    gone = with_taps(after, {}, {})
+    assert not [r for r in gone.routes if r.dev == TAP1] and not gone.neighbours and not gone.proxies
+    assert not [k for k in gone.sysctls if f".{TAP1}." in k] and gone.rules == after.rules
+    assert [r for r in gone.routes if r.via]  # remote routes stay
