@@ -1,6 +1,9 @@
 """Routed hosts: PUT binding:host_id -> port ACTIVE, and -> the route on the *other* host (feed mode).
 
-Run (root): ``.venv/bin/python bench/routed_latency.py [--sizes 1,100,1000]``
+Run (root): ``.venv/bin/python bench/routed_latency.py [--sizes 1,100,1000] [--bgp]``
+
+``--bgp``: route distribution ``bgp`` (each host's own BIRD, iBGP between the two):
+the route on the other host is then BIRD's (protocol ``bird``).
 
 Builds a two-host lab (real server, two routed host namespaces, the real
 agent processes), then for each size N creates N ports with an IPv4 address
@@ -35,6 +38,9 @@ from netplex.client import NeutronClient
 from netplex.lab.lab import Lab
 from netplex.linux.routing import read_routes
 
+#: ``proto bird`` (/etc/iproute2/rt_protos): the routes BIRD installs.
+BIRD_PROTO = 12
+
 
 class FeedWatch:
     """When each port is first seen ACTIVE on the change feed."""
@@ -66,15 +72,16 @@ class FeedWatch:
 class RouteWatch:
     """When each /32 first appears on a host (our protocol's routes, polled)."""
 
-    def __init__(self, ns: str) -> None:
+    def __init__(self, ns: str, proto: int) -> None:
         self.ns = ns
+        self.proto = proto
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            routes = read_routes(self.ns, ROUTE_PROTO)
+            routes = read_routes(self.ns, self.proto)
             now = time.monotonic()
             for r in routes:
                 self.seen.setdefault(r.dst.split("/")[0], now)
@@ -101,12 +108,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1,100,1000")
     ap.add_argument("--single-rounds", type=int, default=20)
+    ap.add_argument("--bgp", action="store_true", help="route distribution bgp (BIRD) instead of feed")
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("needs root (network namespaces)")
     tag = uuid.uuid4().hex[:4]
     root = Path(tempfile.mkdtemp(prefix=f"npr-bench-{tag}-"))
-    lab = Lab(root / "lab", prefix=f"nprb{tag}", report_interval=5)
+    lab = Lab(root / "lab", prefix=f"nprb{tag}", report_interval=5,
+              route_distribution="bgp" if args.bgp else "feed")
     results: list[str] = []
     try:
         lab.init()
@@ -114,6 +123,7 @@ def main() -> None:
         lab.add_underlay()
         for name in ("host-r1", "host-r2"):
             lab.add_host(name, "routed")
+        for name in ("host-r1", "host-r2"):  # BGP peers are known once both exist
             lab.start_agent(name)
         lab.wait_agents()
         net = lab.create_network("bench", "10.80.0.0/16", {"provider:network_type": "local"})
@@ -126,7 +136,7 @@ def main() -> None:
                             "peer", "name", "vanchor"], check=True)
             subprocess.run(["ip", "-n", h2.ns, "link", "set", tap_name(anchor["id"]), "up"], check=True)
             c.update_port(anchor["id"], {"binding:host_id": "host-r2"})
-        feed, remote = FeedWatch(lab.url), RouteWatch(h2.ns)
+        feed, remote = FeedWatch(lab.url), RouteWatch(h2.ns, BIRD_PROTO if args.bgp else ROUTE_PROTO)
         next_ip = int(ipaddress.ip_address("10.80.1.1"))
         for n in (int(s) for s in args.sizes.split(",") if s.strip()):
             count = args.single_rounds if n == 1 else n
