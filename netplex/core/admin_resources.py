@@ -20,14 +20,9 @@ from netplex.core.listing import ListQuery, python_filter
 from netplex.core.networks import NetworkService
 from netplex.core.type_manager import TypeManager
 from netplex.db.engine import Database, Txn
-from netplex.errors import BadRequest, PolicyNotAuthorized
+from netplex.errors import BadRequest
 
 LOG = logging.getLogger(__name__)
-
-
-def _admin(ctx: Context, action: str) -> None:
-    if not ctx.is_admin:
-        raise PolicyNotAuthorized(action=action)
 
 
 def _sort_page(items: list[dict[str, Any]], query: ListQuery, resource: str) -> list[dict[str, Any]]:
@@ -58,7 +53,6 @@ class SegmentResource:
         self.networks = networks
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
-        _admin(ctx, "get_segment")
         with self.db.read() as s:
             nets = query.filters.get("network_id")
             items = seg_api.list_segments(s, network_ids=nets)
@@ -66,12 +60,10 @@ class SegmentResource:
         return _sort_page(python_filter(items, rest), query, "segment")
 
     def get(self, ctx: Context, segment_id: str) -> dict[str, Any]:
-        _admin(ctx, "get_segment")
         with self.db.read() as s:
             return seg_api.get_segment(s, segment_id)
 
     def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        _admin(ctx, "create_segment")
 
         def fn(txn: Txn) -> list[dict[str, Any]]:
             out = []
@@ -87,7 +79,6 @@ class SegmentResource:
     def update(
         self, ctx: Context, segment_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
     ) -> dict[str, Any]:
-        _admin(ctx, "update_segment")
 
         def fn(txn: Txn) -> dict[str, Any]:
             check_revision(if_revision, seg_api.get_segment(txn.session, segment_id)["revision_number"])
@@ -98,7 +89,6 @@ class SegmentResource:
         return self.db.transaction(fn)
 
     def delete(self, ctx: Context, segment_id: str, *, if_revision: int | None = None) -> None:
-        _admin(ctx, "delete_segment")
 
         def fn(txn: Txn) -> None:
             seg = seg_api.get_segment(txn.session, segment_id)
@@ -117,7 +107,6 @@ class AgentResource:
         self.bindings = bindings
 
     def find(self, ctx: Context, query: ListQuery) -> list[dict[str, Any]]:
-        _admin(ctx, "get_agent")
         host = query.filters.get("host")
         agent_type = query.filters.get("agent_type")
         with self.db.read() as s:
@@ -129,7 +118,6 @@ class AgentResource:
         return _sort_page(python_filter(items, query.filters), query, "agent")
 
     def get(self, ctx: Context, agent_id: str) -> dict[str, Any]:
-        _admin(ctx, "get_agent")
         with self.db.read() as s:
             return self.agents.get_agent(s, agent_id)
 
@@ -139,7 +127,6 @@ class AgentResource:
     def update(
         self, ctx: Context, agent_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
     ) -> dict[str, Any]:
-        _admin(ctx, "update_agent")
         change = self.db.transaction(lambda txn: self.agents.update_agent(txn, agent_id, attrs))
         self.bindings.agent_changed(change)
         return self.get(ctx, agent_id)
@@ -151,5 +138,4 @@ class AgentResource:
         return change.agent
 
     def delete(self, ctx: Context, agent_id: str, *, if_revision: int | None = None) -> None:
-        _admin(ctx, "delete_agent")
         self.db.transaction(lambda txn: self.agents.delete_agent(txn, agent_id))

@@ -40,7 +40,6 @@ from netplex.errors import (
     MechanismDriverError,
     NetworkInUse,
     NetworkNotFound,
-    PolicyNotAuthorized,
 )
 
 LOG = logging.getLogger(__name__)
@@ -185,11 +184,8 @@ class NetworkService:
         return out
 
     def _prepare_create(self, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-        if not ctx.is_admin:
-            for key in ("shared", "router:external"):
-                if attrs.get(key):
-                    raise PolicyNotAuthorized(action=f"create_network:{key}")
-        requests = self.types.validate_provider_request(attrs, is_admin=ctx.is_admin)
+        # Who may set shared / router:external / provider attributes is policy (api/policy.py).
+        requests = self.types.validate_provider_request(attrs)
         attrs = dict(attrs)
         attrs["project_id"] = resolve_project(ctx, attrs, "network")
         return attrs, requests
@@ -254,18 +250,12 @@ class NetworkService:
         *,
         if_revision: int | None = None,
     ) -> dict[str, Any]:
-        if not ctx.is_admin:
-            for key in ("shared", "router:external"):
-                if key in attrs:
-                    raise PolicyNotAuthorized(action=f"update_network:{key}")
         if any(k.startswith("provider:") or k == "segments" for k in attrs):
             raise InvalidInput(error_message="Plugin does not support updating provider attributes")
 
         def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any], list[Segment]]:
             s = txn.session
             row = self.get_row(s, ctx, network_id)
-            if not ctx.owns(row.project_id):
-                raise PolicyNotAuthorized(action="update_network")
             check_revision(if_revision, row.revision_number)
             original = self._dicts(s, [row])[0]
             if attrs.get("shared") is False and row.shared:
@@ -328,8 +318,6 @@ class NetworkService:
         def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment], list[dict[str, Any]]]:
             s = txn.session
             row = self.get_row(s, ctx, network_id)
-            if not ctx.owns(row.project_id):
-                raise PolicyNotAuthorized(action="delete_network")
             check_revision(if_revision, row.revision_number)
             ports = s.execute(select(Port.id, Port.device_owner).where(Port.network_id == row.id)).all()
             if any(not is_auto_delete_owner(owner) for _, owner in ports):

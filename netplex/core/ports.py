@@ -36,7 +36,6 @@ from netplex.errors import (
     InvalidInput,
     MechanismDriverError,
     NetworkNotFound,
-    PolicyNotAuthorized,
     PortNotFound,
 )
 
@@ -60,8 +59,6 @@ _INSERT_IP = Prepared(insert(_IPS), keys=["subnet_id", "ip_address", "port_id", 
 
 
 BINDING_KEYS = ("binding:host_id", "binding:vnic_type", "binding:profile")
-#: Binding attributes only admins (and agents) may set; vnic_type is the owner's.
-ADMIN_BINDING_KEYS = ("binding:host_id", "binding:profile")
 class PortService:
     """Ports: create/read/update/delete; binding is asked for after each commit."""
 
@@ -127,9 +124,6 @@ class PortService:
 
     def _create_fn(self, ctx: Context, items: list[dict[str, Any]],
                    ) -> Callable[[Txn], list[tuple[dict[str, Any], list[Segment]]]]:
-        for attrs in items:
-            self._check_create_policy(ctx, attrs)
-
         def fn(txn: Txn) -> list[tuple[dict[str, Any], list[Segment]]]:
             return [self._create_in_txn(txn, ctx, a) for a in items]
 
@@ -153,16 +147,6 @@ class PortService:
             out.append(port)
         return out
 
-    def _check_create_policy(self, ctx: Context, attrs: dict[str, Any]) -> None:
-        if ctx.is_admin:
-            return
-        for key in ADMIN_BINDING_KEYS:
-            if key in attrs and not ctx.is_agent:
-                raise PolicyNotAuthorized(action=f"create_port:{key}")
-
-    def _network_owner_or_admin(self, ctx: Context, net: Any) -> bool:
-        return ctx.is_admin or net.project_id == ctx.project_id
-
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Segment]]:
         conn = txn.conn
         net = _NETWORK_FOR_PORT.first(conn, {"id": attrs["network_id"]})
@@ -172,11 +156,8 @@ class PortService:
         subnets = self.addresses.subnets_for_create(conn, net.id, requested)
         project_id = resolve_project(ctx, attrs, "port")
         owner = attrs.get("device_owner", "")
-        if not self._network_owner_or_admin(ctx, net):
-            if "mac_address" in attrs:
-                raise PolicyNotAuthorized(action="create_port:mac_address")
-            if any(isinstance(f, dict) and "ip_address" in f for f in attrs.get("fixed_ips") or []):
-                raise PolicyNotAuthorized(action="create_port:fixed_ips:ip_address")
+        # Who may choose the MAC, the addresses or the binding is policy (api/policy.py):
+        # create_port:mac_address, create_port:fixed_ips:ip_address, create_port:binding:*.
         mac = self.addresses.pick_mac(conn, net.id, attrs.get("mac_address"))
         if requested is None:
             ips = self.addresses.auto_ips(conn, net.id, subnets, mac, owner)
@@ -238,28 +219,17 @@ class PortService:
     def update(
         self, ctx: Context, port_id: str, attrs: dict[str, Any], *, if_revision: int | None = None
     ) -> dict[str, Any]:
-        if not ctx.is_admin and not ctx.is_agent:
-            for key in ADMIN_BINDING_KEYS:
-                if key in attrs:
-                    raise PolicyNotAuthorized(action=f"update_port:{key}")
-
+        # Who may change what is policy (update_port, update_port:<attribute>, api/policy.py);
+        # visibility (404) stays here.
         def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any] | None, list[Segment], bool]:
             conn = txn.conn
             row = self._row(conn, ctx, port_id)
-            if not (ctx.owns(row.project_id) or ctx.is_agent):
-                if _NETWORK_OWNER.scalar(conn, {"id": row.network_id}) != ctx.project_id:
-                    raise PolicyNotAuthorized(action="update_port")
             check_revision(if_revision, row.revision_number)
             want_hooks = self.hooks.wants("port", "update")
             # The "before" view is only for drivers (and the MAC check): skip it otherwise.
             original = self.rows.render_row(conn, row) if want_hooks or "mac_address" in attrs else None
             changes: dict[str, Any] = {}
-            if "mac_address" in attrs or "fixed_ips" in attrs:
-                net = _NETWORK_FOR_PORT.first(conn, {"id": row.network_id})
-                owner_or_admin = self._network_owner_or_admin(ctx, net)
             if "mac_address" in attrs:
-                if not owner_or_admin:
-                    raise PolicyNotAuthorized(action="update_port:mac_address")
                 mac = normalize_mac(attrs["mac_address"])
                 if mac != row.mac_address:
                     assert original is not None
@@ -272,18 +242,12 @@ class PortService:
                     changes[key] = attrs[key]
             row = row._replace(**changes)
             if "fixed_ips" in attrs:
-                if not owner_or_admin and any(
-                    isinstance(f, dict) and "ip_address" in f for f in attrs["fixed_ips"] or []
-                ):
-                    raise PolicyNotAuthorized(action="update_port:fixed_ips:ip_address")
                 self.addresses.replace_fixed_ips(txn.session, row, attrs["fixed_ips"] or [])
             if "allowed_address_pairs" in attrs:
                 changes["allowed_address_pairs"] = self.addresses.address_pairs(
                     attrs["allowed_address_pairs"] or [], row.mac_address
                 )
-            if "status" in attrs:
-                if not (ctx.is_agent or ctx.is_admin):
-                    raise PolicyNotAuthorized(action="update_port:status")
+            if "status" in attrs:  # internal callers only: the API does not accept it in a body
                 changes["status"] = attrs["status"]
             self.rows.update(conn, port_id, changes)
             # After the row update: a host change sets the port DOWN, whatever it asked.
@@ -340,9 +304,6 @@ class PortService:
         def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment]]:
             conn = txn.conn
             row = self._row(conn, ctx, port_id)
-            if not ctx.owns(row.project_id):
-                if _NETWORK_OWNER.scalar(conn, {"id": row.network_id}) != ctx.project_id:
-                    raise PolicyNotAuthorized(action="delete_port")
             check_revision(if_revision, row.revision_number)
             segments = self._hook_segments(txn, row.network_id, "delete") or []
             return self.delete_in_txn(txn, port_id, segments), segments

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from netplex.core.segments_model import SegmentRequest
-from netplex.errors import InvalidInput, PolicyNotAuthorized
+from netplex.errors import InvalidInput
 
 NETWORK_TYPE = "provider:network_type"
 PHYSICAL_NETWORK = "provider:physical_network"
@@ -24,23 +24,21 @@ PartialCheck = Callable[[SegmentRequest], bool]
 
 
 def validate_provider_request(
-    attrs: Mapping[str, Any], *, is_admin: bool, segment: SegmentValidator, is_partial: PartialCheck
+    attrs: Mapping[str, Any], *, segment: SegmentValidator, is_partial: PartialCheck
 ) -> list[SegmentRequest] | None:
     """The provider segments a network create asks for, validated; None if none.
 
     Reads ``provider:network_type/physical_network/segmentation_id`` (None
     = unset) or ``segments`` (a list of dicts with those keys). Raises
-    PolicyNotAuthorized (403) for non-admins, InvalidInput (400) for
-    everything malformed: both forms at once, a missing or unknown type,
-    a physnet or id the type does not allow, duplicate segments.
+    InvalidInput (400) for everything malformed: both forms at once, a
+    missing or unknown type, a physnet or id the type does not allow,
+    duplicate segments. Who may send them at all is policy
+    (``create_network:provider:*``, ``create_network:segments``).
     """
     provider_set = any(attrs.get(k) is not None for k in PROVIDER_KEYS)
     raw_segments = attrs.get("segments")
     if not provider_set and raw_segments is None:
         return None
-    if not is_admin:
-        key = NETWORK_TYPE if provider_set else "segments"
-        raise PolicyNotAuthorized(action=f"create_network:{key}")
     if provider_set and raw_segments is not None:
         raise InvalidInput(error_message="Segments and provider values cannot both be set.")
     if provider_set:

@@ -30,7 +30,6 @@ from netplex.errors import (
     BadRequest,
     InvalidInput,
     MechanismDriverError,
-    PolicyNotAuthorized,
     SubnetInUse,
     SubnetNotFound,
 )
@@ -185,8 +184,6 @@ class SubnetService:
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]:
         s = txn.session
         net = visible_network(s, ctx, attrs["network_id"])
-        if not ctx.owns(net.project_id):
-            raise PolicyNotAuthorized(action="create_subnet")
         project_id = resolve_project(ctx, attrs, "subnet")
         version = attrs["ip_version"]
         if "cidr" not in attrs or attrs["cidr"] is None:
@@ -287,8 +284,6 @@ class SubnetService:
         def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any], list[Any]]:
             s = txn.session
             row = self.get_row(s, ctx, subnet_id)
-            if not ctx.owns(row.project_id):
-                raise PolicyNotAuthorized(action="update_subnet")
             check_revision(if_revision, row.revision_number)
             original = self._dicts(s, [row])[0]
             cidr = netaddr.IPNetwork(row.cidr)
@@ -341,8 +336,6 @@ class SubnetService:
         def fn(txn: Txn) -> tuple[dict[str, Any], list[Any]]:
             s = txn.session
             row = self.get_row(s, ctx, subnet_id)
-            if not ctx.owns(row.project_id):
-                raise PolicyNotAuthorized(action="delete_subnet")
             check_revision(if_revision, row.revision_number)
             return self.delete_in_txn(txn, subnet_id, force=False)
 

@@ -129,13 +129,11 @@ class TypeManager:
     def is_partial_segment(self, request: SegmentRequest) -> bool:
         return self._driver(request.network_type or "").is_partial_segment(request)
 
-    def validate_provider_request(
-        self, attrs: Mapping[str, Any], *, is_admin: bool
-    ) -> list[SegmentRequest] | None:
+    def validate_provider_request(self, attrs: Mapping[str, Any]) -> list[SegmentRequest] | None:
         """The provider segments a network create asks for, validated; None if none
         (see :func:`netplex.core.provider_requests.validate_provider_request`)."""
         return provider_requests.validate_provider_request(
-            attrs, is_admin=is_admin, segment=self.validate_segment, is_partial=self.is_partial_segment
+            attrs, segment=self.validate_segment, is_partial=self.is_partial_segment
         )
 
     # -- network segments ------------------------------------------------------

@@ -27,7 +27,6 @@ from netplex.errors import (
     InvalidInput,
     NetworkNotFound,
     NoNetworkAvailable,
-    PolicyNotAuthorized,
     SegmentationIdInUse,
     SegmentInUse,
     SegmentNotFound,
@@ -159,37 +158,21 @@ def test_drivers_can_be_injected() -> None:
 
 def test_validate_provider_request() -> None:
     tm = manager()
-    assert tm.validate_provider_request({"name": "x"}, is_admin=True) is None
+    assert tm.validate_provider_request({"name": "x"}) is None
     unset = dict.fromkeys(("provider:network_type", "provider:physical_network",
                            "provider:segmentation_id"))
-    assert tm.validate_provider_request(unset, is_admin=False) is None
+    assert tm.validate_provider_request(unset) is None
     assert tm.validate_provider_request(
         {"provider:network_type": "vlan", "provider:physical_network": "physnet1",
-         "provider:segmentation_id": "42"}, is_admin=True,
+         "provider:segmentation_id": "42"},
     ) == [R("vlan", "physnet1", 42)]
     assert tm.validate_provider_request(
         {"segments": [
             {"provider:network_type": "vxlan", "provider:segmentation_id": 7},
             {"provider:network_type": "vlan", "provider:physical_network": "physnet2"},
             {"provider:network_type": "vlan", "provider:physical_network": "physnet2"},
-        ]}, is_admin=True,
+        ]},
     ) == [R("vxlan", None, 7), R("vlan", "physnet2"), R("vlan", "physnet2")]
-
-
-@pytest.mark.parametrize(
-    ("attrs", "error", "needle"),
-    [
-        ({"provider:network_type": "vlan"}, PolicyNotAuthorized, "create_network:provider"),
-        ({"segments": []}, PolicyNotAuthorized, "create_network:segments"),
-    ],
-)
-def test_provider_attributes_are_admin_only(
-    attrs: dict[str, Any], error: type[Exception], needle: str
-) -> None:
-    with pytest.raises(error) as err:
-        manager().validate_provider_request(attrs, is_admin=False)
-    assert getattr(err.value, "status", None) == 403
-    assert needle in str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +203,7 @@ def test_provider_attributes_are_admin_only(
 )
 def test_invalid_provider_requests_are_400(attrs: dict[str, Any], needle: str) -> None:
     with pytest.raises(InvalidInput) as err:
-        manager().validate_provider_request(attrs, is_admin=True)
+        manager().validate_provider_request(attrs)
     assert err.value.status == 400
     assert needle in str(err.value)
 
