@@ -222,8 +222,10 @@ def _port_chains(port: PortFilter, mode: str, groups: Mapping[str, tuple[WantCha
             out.append(f"jump {ge.name}")
         if gi is not None and gi.rules:
             inn.append(f"jump {gi.name}")
-    out.append("drop")
-    inn.append("drop")
+    # Counted: what a port's groups refused shows in ``nft list chain inet netplex i-<tap>``
+    # (a lab or an operator tells "blocked by a security group" from "not connected").
+    out.append("counter drop")
+    inn.append("counter drop")
     dev = port.device
     return (WantChain(f"o-{dev}", tuple(dict.fromkeys(out))),
             WantChain(f"i-{dev}", tuple(dict.fromkeys(inn))))

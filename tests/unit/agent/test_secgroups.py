@@ -122,7 +122,7 @@ def test_render_bridge_mode_tables() -> None:
     assert inet.sets["egress"].elements == {f"fa:16:3e:00:00:01 : jump o-{TAP}"}
     assert inet.sets[f"rg4-{G_ADMIN}"].elements == {"10.0.0.7"}
     ingress = inet.chains[f"i-{TAP}"].rules
-    assert "ct state established,related accept" in ingress and ingress[-2:] == (f"jump gi-{G_WEB}", "drop")
+    assert "ct state established,related accept" in ingress and ingress[-2:] == (f"jump gi-{G_WEB}", "counter drop")
     assert inet.chains[f"gi-{G_WEB}"].rules == (
         f"meta nfproto ipv4 meta l4proto 6 th dport 22 ip saddr @rg4-{G_ADMIN} accept",)
     assert f"jump ge-{G_WEB}" not in inet.chains[f"o-{TAP}"].rules  # no egress rule: no chain
@@ -222,7 +222,7 @@ def test_bad_names_never_reach_a_script() -> None:
 def test_group_not_sent_by_the_server_admits_nothing() -> None:
     sec = security_from_api([port(groups=(G_WEB, "99999999"))], [group(G_WEB, EGRESS_ANY)], [])
     chains = render(sec, "routed")[INET_TABLE].chains
-    assert "gi-99999999" not in chains and chains[f"i-{TAP}"].rules[-1] == "drop"
+    assert "gi-99999999" not in chains and chains[f"i-{TAP}"].rules[-1] == "counter drop"
     # A group chain exists before the port's rules jump to it, in the same script.
     text = "\n".join(plan_script(render(sec, "routed"), {}))
     assert text.index(f"add chain inet netplex ge-{G_WEB}") < text.index(f"jump ge-{G_WEB}")
