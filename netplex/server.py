@@ -31,6 +31,7 @@ from netplex.core.mech_hooks import MechanismHooks
 from netplex.core.mech_manager import MechanismManager
 from netplex.core.networks import NetworkService
 from netplex.core.plugin import Core
+from netplex.core.plugin_hooks import PortPluginHooks
 from netplex.core.port_addresses import PortAddresses
 from netplex.core.port_rows import PortTable
 from netplex.core.ports import PortService
@@ -79,7 +80,8 @@ def build_core(
     mech.initialize()
     hooks = hooks or MechanismHooks(mech)
     agents = AgentService.from_config(cfg)
-    built = build_plugins(cfg, db, mech, extra=plugins)
+    access = CorePortAccess(db, {n: mech.driver(n).connectivity for n in mech.names})
+    built = build_plugins(cfg, access, extra=plugins)
     extensions = {coll: ResourceExtensions([e for p in built for e in p.resource_extensions() if e.resource == coll])
                   for coll in ("networks", "subnets", "ports")}
     if extensions["subnets"]:
@@ -90,7 +92,7 @@ def build_core(
         base_mac=cfg.get("DEFAULT", "base_mac"),
         max_fixed_ips_per_port=cfg.get("DEFAULT", "max_fixed_ips_per_port"),
     )
-    ports = PortService(db, types, hooks, bindings, port_rows, addresses)
+    ports = PortService(db, types, hooks, bindings, port_rows, addresses, PortPluginHooks(built, access))
     subnets = SubnetService(db, types, hooks, port_rows)
     networks = NetworkService(db, types, hooks, subnets, ports, extensions["networks"])
     return Core(
@@ -121,13 +123,10 @@ def selected_plugins(cfg: Config, extra: Sequence[type[ServicePlugin]] = ()) -> 
     return registry.select(names, extra=extra)
 
 
-def build_plugins(cfg: Config, db: Database, mech: MechanismManager,
+def build_plugins(cfg: Config, access: CorePortAccess,
                   *, extra: Sequence[type[ServicePlugin]] = ()) -> tuple[ServicePlugin, ...]:
     selection = selected_plugins(cfg, extra)
     registry.log_selection(selection)
-    if not selection.plugins:
-        return ()
-    access = CorePortAccess(db, {n: mech.driver(n).connectivity for n in mech.names})
     return tuple(cls.build(cfg, access) for cls in selection.plugins)
 
 

@@ -30,6 +30,7 @@ from netplex.core.network_access import (
 )
 from netplex.core.ports import PortService
 from netplex.core.segments_model import Segment
+from netplex.core.service_api import PortChange
 from netplex.core.subnets import SubnetService
 from netplex.core.type_manager import TypeManager
 from netplex.db.engine import Database, Txn
@@ -315,7 +316,10 @@ class NetworkService:
     # -- delete ----------------------------------------------------------
 
     def delete(self, ctx: Context, network_id: str, *, if_revision: int | None = None) -> None:
+        port_changes: list[PortChange] = []
+
         def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment], list[dict[str, Any]]]:
+            port_changes.clear()  # a retried transaction starts over
             s = txn.session
             row = self.get_row(s, ctx, network_id)
             check_revision(if_revision, row.revision_number)
@@ -325,7 +329,7 @@ class NetworkService:
             original = self._dicts(s, [row])[0]
             segments = self.types.get_segments(s, row.id)
             self.hooks.precommit(s, "delete", "network", original, None, segments)
-            removed_ports = [self.ports.delete_in_txn(txn, pid) for pid, _ in ports]
+            removed_ports = [self.ports.delete_in_txn(txn, pid, ctx=ctx, changes=port_changes) for pid, _ in ports]
             for sid in s.execute(select(Subnet.id).where(Subnet.network_id == row.id)).scalars():
                 self.subnets.delete_in_txn(txn, sid, force=True)
             self.types.release_network_segments(s, row.id)
@@ -337,6 +341,7 @@ class NetworkService:
         original, segments, removed = self.db.transaction(fn)
         for port in removed:
             self.ports.postcommit_delete_logged(port, segments)
+        self.ports.plugin_hooks.changed(port_changes)
         self._postcommit_logged("delete", original, None, segments)
 
     def _delete_quietly(self, network_id: str) -> None:

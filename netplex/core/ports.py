@@ -23,10 +23,12 @@ from netplex.core.common import check_revision, resolve_project
 from netplex.core.context import Context
 from netplex.core.hooks import ResourceHooks
 from netplex.core.listing import ListQuery
+from netplex.core.plugin_hooks import NO_PORT_HOOKS, PortPluginHooks
 from netplex.core.port_addresses import PortAddresses, normalize_mac
 from netplex.core.port_listing import find_ports
 from netplex.core.port_rows import PortTable, to_dict
 from netplex.core.segments_model import Segment
+from netplex.core.service_api import PortBinding, PortChange
 from netplex.core.type_manager import TypeManager
 from netplex.db.base import new_id, utcnow
 from netplex.db.engine import Database, Txn
@@ -70,6 +72,7 @@ class PortService:
         bindings: PortBindingService,
         rows: PortTable,
         addresses: PortAddresses,
+        plugin_hooks: PortPluginHooks = NO_PORT_HOOKS,
     ) -> None:
         self.db = db
         self.types = types
@@ -77,6 +80,8 @@ class PortService:
         self.bindings = bindings
         self.rows = rows
         self.addresses = addresses
+        #: Service plugins' port hooks (refuse a delete/update, learn about changes).
+        self.plugin_hooks = plugin_hooks
 
     def touched(self, txn: Txn, port_id: str) -> None:
         """The port changed through something it shows (tags): new revision, on the feed."""
@@ -118,7 +123,8 @@ class PortService:
         or ports are to be bound (which may block) does the rest go to a worker
         thread."""
         created = await self.db.transaction_async(self._create_fn(ctx, items))
-        if self.hooks.wants("port", "create") or any(p["binding:host_id"] for p, _ in created):
+        if (self.hooks.wants("port", "create") or self.plugin_hooks.wants_changes
+                or any(p["binding:host_id"] for p, _ in created)):
             return await anyio.to_thread.run_sync(self._after_create, created)
         return [port for port, _ in created]
 
@@ -145,6 +151,9 @@ class PortService:
             if port["binding:host_id"]:
                 port = self._bind(port["id"]) or port
             out.append(port)
+        if self.plugin_hooks.wants_changes:
+            self.plugin_hooks.changed([PortChange("create", None, self.plugin_hooks.binding_now(p["id"]))
+                                       for p in out])
         return out
 
     def _create_in_txn(self, txn: Txn, ctx: Context, attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Segment]]:
@@ -221,10 +230,11 @@ class PortService:
     ) -> dict[str, Any]:
         # Who may change what is policy (update_port, update_port:<attribute>, api/policy.py);
         # visibility (404) stays here.
-        def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any] | None, list[Segment], bool]:
+        def fn(txn: Txn) -> tuple[dict[str, Any], dict[str, Any] | None, list[Segment], bool, PortBinding | None]:
             conn = txn.conn
             row = self._row(conn, ctx, port_id)
             check_revision(if_revision, row.revision_number)
+            before = self.plugin_hooks.before_update(txn, ctx, port_id, attrs)
             want_hooks = self.hooks.wants("port", "update")
             # The "before" view is only for drivers (and the MAC check): skip it otherwise.
             original = self.rows.render_row(conn, row) if want_hooks or "mac_address" in attrs else None
@@ -262,9 +272,9 @@ class PortService:
                 segments = self.types.get_segments(txn.session, row.network_id)
                 self.hooks.precommit(txn.session, "update", "port", current, original, segments)
             txn.record("port", port_id, "update", current)
-            return current, original, segments, rebind
+            return current, original, segments, rebind, before
 
-        current, original, segments, rebind = self.db.transaction(fn)
+        current, original, segments, rebind, before = self.db.transaction(fn)
         if self.hooks.wants("port", "update"):
             try:
                 self.hooks.postcommit("update", "port", current, original, segments)
@@ -272,6 +282,8 @@ class PortService:
                 LOG.exception("update_port_postcommit failed for %s", port_id)
         if rebind and current["binding:host_id"]:
             current = self._bind(port_id) or current
+        if self.plugin_hooks.wants_changes:
+            self.plugin_hooks.changed([PortChange("update", before, self.plugin_hooks.binding_now(port_id))])
         return current
 
     # -- binding -----------------------------------------------------------------
@@ -301,19 +313,30 @@ class PortService:
     # -- delete ----------------------------------------------------------------
 
     def delete(self, ctx: Context, port_id: str, *, if_revision: int | None = None) -> None:
+        changes: list[PortChange] = []
+
         def fn(txn: Txn) -> tuple[dict[str, Any], list[Segment]]:
+            changes.clear()  # a retried transaction starts over
             conn = txn.conn
             row = self._row(conn, ctx, port_id)
             check_revision(if_revision, row.revision_number)
             segments = self._hook_segments(txn, row.network_id, "delete") or []
-            return self.delete_in_txn(txn, port_id, segments), segments
+            return self.delete_in_txn(txn, port_id, segments, ctx=ctx, changes=changes), segments
 
         original, segments = self.db.transaction(fn)
         self.postcommit_delete_logged(original, segments)
+        self.plugin_hooks.changed(changes)
 
-    def delete_in_txn(self, txn: Txn, port_id: str, segments: list[Segment] | None = None) -> dict[str, Any]:
-        """Delete the port in ``txn``; ``segments`` of its network for drivers (read if None)."""
+    def delete_in_txn(self, txn: Txn, port_id: str, segments: list[Segment] | None = None, *,
+                      ctx: Context | None = None, changes: list[PortChange] | None = None) -> dict[str, Any]:
+        """Delete the port in ``txn``; ``segments`` of its network for drivers (read if None).
+
+        Service plugins may refuse (``check_port_delete``, as ``ctx``; the core's own cascades
+        act as admin); the deletion is appended to ``changes`` for their after-commit hook."""
         conn = txn.conn
+        before = self.plugin_hooks.before_delete(txn, ctx or Context.admin(), port_id)
+        if before is not None and changes is not None:
+            changes.append(PortChange("delete", before, None))
         original = self.rows.render(conn, port_id)
         if self.hooks.wants("port", "delete"):
             if segments is None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Literal
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
 
 from netplex.core.service_api import PortBinding
 from netplex.db.engine import Database, Txn
@@ -47,17 +48,20 @@ class CorePortAccess:
         return self._db
 
     def port_bindings(self, txn: Txn, port_ids: Iterable[str]) -> dict[str, PortBinding]:
+        return self.port_bindings_in(txn.session, port_ids)
+
+    def port_bindings_in(self, s: Session, port_ids: Iterable[str]) -> dict[str, PortBinding]:
+        """:meth:`port_bindings` in any session (a read session for after-commit views)."""
         ids = list(dict.fromkeys(port_ids))
         out: dict[str, PortBinding] = {}
         for i in range(0, len(ids), _CHUNK):
-            out.update(self._load(txn, Port.id.in_(ids[i:i + _CHUNK])))
+            out.update(self._load(s, Port.id.in_(ids[i:i + _CHUNK])))
         return out
 
     def ports_of_network(self, txn: Txn, network_id: str) -> list[PortBinding]:
-        return sorted(self._load(txn, Port.network_id == network_id).values(), key=lambda p: p.port_id)
+        return sorted(self._load(txn.session, Port.network_id == network_id).values(), key=lambda p: p.port_id)
 
-    def _load(self, txn: Txn, where: ColumnElement[bool]) -> dict[str, PortBinding]:
-        s = txn.session
+    def _load(self, s: Session, where: ColumnElement[bool]) -> dict[str, PortBinding]:
         ports = s.execute(
             select(Port.id, Port.network_id, Port.project_id, Port.device_owner, Port.device_id,
                    Port.mac_address).where(where)
