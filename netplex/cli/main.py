@@ -100,14 +100,21 @@ def server(
 
 
 def check_drivers(cfg: Config) -> None:
-    """Load the configured type and mechanism drivers now, so a bad range or an
-    unknown driver stops the command here instead of inside a worker."""
+    """Load the configured type and mechanism drivers, service plugins and policy now, so a
+    bad range, an unknown driver or plugin, or a bad policy file stops the command here
+    instead of inside a worker."""
+    from netplex.api.policy import load_policy
     from netplex.core.mech_manager import MechanismManager
     from netplex.core.type_manager import TypeManager
+    from netplex.server import selected_plugins
 
     try:
         TypeManager(cfg).initialize()
         MechanismManager.from_config(cfg)
+        selection = selected_plugins(cfg)
+        for name, why in selection.accepted:
+            err.print(f"[yellow]note:[/] service_plugins: {name}: {why}")
+        load_policy(cfg)  # the file's syntax; the plugins' own defaults join it in the workers
     except ConfigError as exc:
         raise fail(str(exc), "fix the value in the configuration file and run the command again") from None
 
