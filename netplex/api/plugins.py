@@ -17,14 +17,12 @@ from netplex.core.service_api import Resource, ServicePlugin
 
 __all__ = ["extended_collections", "plugin_extensions", "plugin_policy_defaults"]
 
-TAG_FILTERS = frozenset({"tags", "tags-any", "not-tags", "not-tags-any"})
-
-
 def _collection(plugin: ServicePlugin, res: Resource) -> Collection:
+    if res.has_tags:
+        raise ConfigError(f"service plugin {plugin.name!r}: tags on {res.plural} are not supported yet")
     return Collection(
         member=res.member, plural=res.plural, attrs=dict(res.attributes), service_name=f"{plugin.name}:{res.plural}",
-        extra_filters=TAG_FILTERS if res.has_tags else frozenset(), allow_create=res.allow_create,
-        allow_update=res.allow_update, allow_delete=res.allow_delete, has_tags=res.has_tags,
+        allow_create=res.allow_create, allow_update=res.allow_update, allow_delete=res.allow_delete,
         service=res.service, actions=dict(res.actions), path=res.path,
     )
 

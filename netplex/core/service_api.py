@@ -202,6 +202,7 @@ class Resource:
     allow_create: bool = True
     allow_update: bool = True
     allow_delete: bool = True
+    #: Not supported yet: True stops the server (the tag service covers the core's collections only).
     has_tags: bool = False
 
 
