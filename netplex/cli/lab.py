@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from netplex.client import ClientError
-from netplex.lab import procs
+from netplex.lab import procs, secdemo
 from netplex.lab.lab import DEFAULT_DIR, DEFAULT_HOSTS, Lab, LabError, Progress, parse_hosts
 from netplex.lab.matrix import network_colours, render_matrix, render_summary
 from netplex.linux import netns
@@ -119,6 +119,7 @@ def up(
               f"([dim]{escape(str(lab.dir))}[/])")
     _print_topology(lab)
     ok = _print_matrix(lab)
+    ok = _print_secgroups(lab) and ok
     out.print("next: [bold]netplex lab ping[/] (again), [bold]netplex lab status[/], "
               "[bold]netplex lab down[/]")
     if not ok:
@@ -170,13 +171,14 @@ def exec_(
 
 @lab_app.command("ping")
 def ping(dir: DirOpt = DEFAULT_DIR) -> None:
-    """Run the ping matrix again (every VM to every VM)."""
+    """Run the ping matrix again (every VM to every VM), and the security-group checks."""
     lab = Lab(dir)
     if not lab.exists:
         _no_lab(lab)
         raise typer.Exit(1)
     try:
         ok = _print_matrix(lab)
+        ok = _print_secgroups(lab) and ok
     except LabError as exc:
         raise _fail(exc) from None
     if not ok:
@@ -251,16 +253,16 @@ def _print_topology(lab: Lab) -> None:
         nets.add_row(n.name, n.id[:8], n.network_type, str(n.segmentation_id or "-"), n.cidr)
     out.print(nets)
     vms = Table(title="VMs (namespaces plugged by netplex.vif)", title_justify="left")
-    for col in ("vm", "host", "network", "IP", "MAC", "vif_type", "status"):
+    for col in ("vm", "host", "network", "IP", "MAC", "vif_type", "status", "security group"):
         vms.add_column(col)
-    colours = network_colours(lab.vm_infos())
+    colours = network_colours([*lab.vm_infos(), *lab.vm_infos(demo=True)])
     for v in sorted(st.vms.values(), key=lambda v: (v.network, v.name)):
         p = ports.get(v.port_id, {})
         status = str(p.get("status", "?"))
         colour = "green" if status == "ACTIVE" else "red"
         net = f"[{colours.get(v.network, 'white')}]{v.network}[/]"
         vms.add_row(v.name, v.host, net, v.ip, v.mac, str(p.get("binding:vif_type", "?")),
-                    f"[{colour}]{status}[/]")
+                    f"[{colour}]{status}[/]", v.security_group or "default")
     out.print(vms)
 
 
@@ -279,4 +281,27 @@ def _print_matrix(lab: Lab) -> bool:
         bad = [c for c in cells if not c.good]
         out.print(f"[bold red]FAIL[/]: {len(bad)} unexpected result(s), e.g. "
                   f"{bad[0].src.name} → {bad[0].dst.name}: {bad[0].result}")
+    return ok
+
+
+def _print_secgroups(lab: Lab) -> bool:
+    """The security-group demo's checks (true if there is none: nothing to prove)."""
+    demo = lab.vm_infos(demo=True)
+    if not demo:
+        return True
+    with _step(f"security groups ({len(demo)} demo VMs probed from the default group)") as say:
+        probes, drops = secdemo.check(lab)
+        say("done")
+    hosts = {h.name: h.mechanism for h in lab.state.hosts.values()}
+    table, ok = secdemo.render_probes(probes, drops, hosts)
+    out.print(table)
+    if ok:
+        out.print("[bold green]PASS[/]: group web admits ICMP and TCP 22 from the default group and "
+                  "drops TCP 23; group isolated drops everything; the drops are counted by the hosts' "
+                  "nftables (Open vSwitch hosts do not enforce groups yet: no demo VM there)")
+    else:
+        bad = [p for p in probes if not p.good]
+        out.print(f"[bold red]FAIL[/]: {len(bad)} unexpected security-group result(s), e.g. "
+                  f"{bad[0].src.name} → {bad[0].dst.name} {bad[0].check}: {bad[0].observed} "
+                  f"(expected {bad[0].expected})" if bad else "[bold red]FAIL[/]: no probe ran")
     return ok

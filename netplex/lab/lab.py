@@ -66,7 +66,7 @@ import httpx
 from netplex.agent.settings import AgentSettings
 from netplex.client import ClientError, NeutronClient
 from netplex.lab import fabric as fabric_mod
-from netplex.lab import procs
+from netplex.lab import procs, secdemo
 from netplex.lab.matrix import Cell, VmInfo, run_matrix
 from netplex.lab.state import (
     DEFAULT_DIR,
@@ -449,18 +449,21 @@ class Lab:
 
     def add_vm(self, name: str, host: str, network: str, ip: str,
                progress: Progress | None = None, timeout: float = 60.0,
-               wait_active: bool = True, ip6: str = "", port_security: bool = True) -> VmRec:
+               wait_active: bool = True, ip6: str = "", port_security: bool = True,
+               security_groups: Sequence[str] | None = None, demo_group: str = "") -> VmRec:
         """A port with ``ip`` (and ``ip6``) on ``network``, plugged into a new VM namespace on ``host``.
 
         ``port_security=False``: no security groups, no port security (tests of the data
-        plane's own behaviour, independent of the filter)."""
+        plane's own behaviour, independent of the filter). ``security_groups``: the port's
+        group ids (default: the project's ``default``); ``demo_group`` marks a VM of the
+        security-group demo (:mod:`netplex.lab.secdemo`), kept out of the ping matrix."""
         from netplex.vif.attach import Progress as AttachProgress
         from netplex.vif.attach import attach
 
         st = self.state
         net, h = st.networks[network], st.hosts[host]
         vm = st.vms.get(name) or VmRec(name=name, ns=self.ns_name(name), host=host,
-                                       network=network, ip=ip, ip6=ip6)
+                                       network=network, ip=ip, ip6=ip6, security_group=demo_group)
         with self.client() as c:
             if not vm.port_id:
                 fixed = [{"subnet_id": net.subnet_id, "ip_address": ip}]
@@ -469,6 +472,8 @@ class Lab:
                 attrs: dict[str, Any] = {"network_id": net.id, "name": name, "fixed_ips": fixed}
                 if not port_security:
                     attrs.update(port_security_enabled=False, security_groups=[])
+                elif security_groups is not None:
+                    attrs["security_groups"] = list(security_groups)
                 port = c.create_port(attrs)
                 vm.port_id, vm.mac = port["id"], port["mac_address"]
                 with self._mutex:
@@ -503,8 +508,11 @@ class Lab:
     # --- the whole thing ----------------------------------------------------------------
 
     def up(self, kinds: Sequence[str] = DEFAULT_HOSTS, flat: bool = False,
-           step: Callable[[str], contextlib.AbstractContextManager[Progress]] | None = None) -> None:
-        """Build the lab. ``step(title)`` is a context manager yielding a progress callback."""
+           step: Callable[[str], contextlib.AbstractContextManager[Progress]] | None = None,
+           secgroups: bool = True) -> None:
+        """Build the lab. ``step(title)`` is a context manager yielding a progress callback.
+
+        ``secgroups``: also the security-group demo (:mod:`netplex.lab.secdemo`)."""
         start = time.monotonic()
         step = step or _quiet_step
         self.init()
@@ -556,6 +564,9 @@ class Lab:
 
             with ThreadPoolExecutor(max_workers=8) as pool:
                 list(pool.map(one, plan))
+        if secgroups:
+            with step("security-group demo: groups web + isolated, VMs on Linux bridge and routed hosts") as say:
+                secdemo.build(self, say)
         self.state.up_seconds = time.monotonic() - start
         self.save()
 
@@ -590,11 +601,13 @@ class Lab:
             return ""
         return f"{ROUTED_NET[2].split('/')[0]}{ip.rsplit('.', 1)[1]}"
 
-    def vm_infos(self) -> list[VmInfo]:
+    def vm_infos(self, demo: bool = False) -> list[VmInfo]:
+        """The default-group VMs (the ping matrix's), or with ``demo`` the security-group demo's."""
         st = self.state
         return [VmInfo(name=v.name, ns=v.ns, host=v.host, kind=st.hosts[v.host].kind,
                        network=v.network, ip=v.ip, mac=v.mac)
-                for v in sorted(st.vms.values(), key=lambda v: (v.network, v.name))]
+                for v in sorted(st.vms.values(), key=lambda v: (v.network, v.name))
+                if bool(v.security_group) == demo]
 
     def describe(self) -> dict[str, Any]:
         """The lab as one JSON-able object (``netplex lab status --json``; keys are only ever added)."""
@@ -610,7 +623,12 @@ class Lab:
                          for n in st.networks.values()],
             "vms": [{"name": v.name, "host": v.host, "mechanism": st.hosts[v.host].mechanism,
                      "network": v.network, "ip": v.ip, "ip6": v.ip6, "mac": v.mac,
-                     "port_id": v.port_id, "namespace": v.ns} for v in st.vms.values()],
+                     "port_id": v.port_id, "namespace": v.ns,
+                     "security_group": v.security_group or "default"} for v in st.vms.values()],
+            "security_groups": [{"name": name, "id": gid, "ingress": secdemo.DEMO_GROUPS[name][0],
+                                 "vms": [v.name for v in st.vms.values() if v.security_group == name],
+                                 "expected": secdemo.EXPECTED[name]}
+                                for name, gid in st.groups.items() if name in secdemo.DEMO_GROUPS],
         }
 
     def namespace_of(self, name: str) -> str:
@@ -663,6 +681,9 @@ class Lab:
             procs.stop(p)
             done.append(f"agent {name} (pid {p.pid})")
             say(done[-1])
+        for item in secdemo.stop_listeners(self):
+            done.append(item)
+            say(item)
         # The routed hosts' BIRD daemons (BGP mode), by the PID in their own directories.
         if fabric_mod.stop_tor(self.bird_dir(fabric_mod.TOR)):
             done.append("BIRD of the router")
@@ -710,7 +731,8 @@ class Lab:
         """What of this lab still exists (namespaces, live processes); for tests and status."""
         st = self.state
         out = [ns for ns in st.namespaces if netns.exists(ns)]
-        for name, rec in [("server", st.server), *st.agents.items()]:
+        for name, rec in [("server", st.server), *st.agents.items(),
+                          *((f"listener {k}", v) for k, v in st.listeners.items())]:
             if rec and procs.is_ours(procs.Proc.from_json(rec)):
                 out.append(f"process {name} ({rec['pid']})")
         return out

@@ -106,6 +106,8 @@ class VmRec:
     port_id: str = ""
     mac: str = ""
     ip6: str = ""
+    #: "" = the project's ``default`` group; else the security-group demo's group (not in the matrix).
+    security_group: str = ""
 
 
 @dataclass
@@ -124,6 +126,9 @@ class LabState:
     up_seconds: float = 0.0
     #: ``flat`` (one underlay subnet) or ``bgp`` (routed hosts in two subnets behind a BGP router).
     fabric: str = "flat"
+    #: The security-group demo: group name -> id, and its TCP listeners (VM name -> process).
+    groups: dict[str, str] = field(default_factory=dict)
+    listeners: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,4 +146,6 @@ class LabState:
         st.vms = {k: VmRec(**v) for k, v in (d.get("vms") or {}).items()}
         st.up_seconds = float(d.get("up_seconds") or 0.0)
         st.fabric = str(d.get("fabric") or "flat")
+        st.groups = dict(d.get("groups") or {})
+        st.listeners = dict(d.get("listeners") or {})
         return st

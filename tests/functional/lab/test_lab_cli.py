@@ -1,5 +1,8 @@
 """``netplex lab up|status|ping|down`` as a user runs them, and ``down`` after a crash.
 
+The same lab shows the security-group demo (:mod:`netplex.lab.secdemo`): its
+outcomes are asserted here rather than in a second lab, to keep the time down.
+
 The lab gets its own short state directory and the namespace prefix
 ``npt-<6 hex>``; the test checks that ``down`` leaves no namespace, no process
 and no file behind, even after the server and an agent were SIGKILLed.
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from netplex.lab import secdemo
 from netplex.lab.lab import Lab
 from netplex.linux import netns
 
@@ -97,8 +101,13 @@ def test_lab_up_ping_status_down_leaves_nothing(lab_dir: tuple[Path, str]) -> No
     assert netplex("lab", "exec", "--dir", str(d), "vm-nope", "--", "true").returncode == 1
     again = netplex("lab", "ping", "--dir", str(d))
     assert again.returncode == 0 and "PASS" in again.stdout
+    assert "PASS: group web" in again.stdout
 
-    # A crash: the server and one agent die hard; down still removes everything.
+    check_security_group_demo(lab, up.stdout, js)
+
+    # A crash: the server and one agent die hard; down still removes everything
+    # (the demo's TCP listeners too: their command lines name the lab directory).
+    assert len(lab.state.listeners) == 4
     os.kill(int(lab.state.server["pid"]), signal.SIGKILL)  # type: ignore[index]
     os.kill(int(lab.state.agents["host-lb1"]["pid"]), signal.SIGKILL)
     namespaces = list(lab.state.namespaces)
@@ -111,6 +120,37 @@ def test_lab_up_ping_status_down_leaves_nothing(lab_dir: tuple[Path, str]) -> No
     # Idempotent.
     second = netplex("lab", "down", "--dir", str(d))
     assert second.returncode == 0 and "no lab" in second.stdout
+
+
+def check_security_group_demo(lab: Lab, up_out: str, js: dict[str, object]) -> None:
+    """The demo VMs: out of the ping matrix, in status --json, and their groups enforced."""
+    assert "security groups: default-group VMs probe the demo VMs" in up_out and "PASS: group web" in up_out
+    demo = {"web-lb1", "isolated-lb1", "web-r1", "isolated-r1"}
+    assert not {c.dst.name for c in lab.matrix()} & demo  # the matrix is the default group's
+    vms = {v["name"]: v for v in js["vms"]}  # type: ignore[attr-defined]
+    assert {n: vms[n]["security_group"] for n in demo} == {
+        "web-lb1": "web", "isolated-lb1": "isolated", "web-r1": "web", "isolated-r1": "isolated"}
+    assert vms["vm-a1"]["security_group"] == "default"
+    groups = {g["name"]: g for g in js["security_groups"]}  # type: ignore[attr-defined]
+    assert set(groups) == {"web", "isolated"} and set(groups["web"]["vms"]) == {"web-lb1", "web-r1"}
+
+    probes, drops = secdemo.check(lab)
+    seen: dict[tuple[str, str], set[str]] = {}
+    sources: dict[str, set[str]] = {}
+    for p in probes:
+        seen.setdefault((p.dst.name, p.check), set()).add(p.observed)
+        sources.setdefault(p.dst.name, set()).add(p.src.kind)
+    for host in ("lb1", "r1"):
+        assert seen[(f"web-{host}", "ping")] == {"reply"}
+        assert seen[(f"web-{host}", "tcp/22")] == {"open"}
+        assert seen[(f"web-{host}", "tcp/23")] == {"dropped"}  # a listener is there: not "refused"
+        for check in secdemo.CHECKS:
+            assert seen[(f"isolated-{host}", check)] == {"dropped"}
+        assert drops[f"isolated-{host}"], drops  # dropped by the port's nftables chain
+    # Probed from the same host, another mechanism's host (OVS: unfiltered egress) and another routed host.
+    assert sources["web-lb1"] == {"lb", "ovs"} and sources["web-r1"] == {"routed"}
+    assert len({p.src.name for p in probes if p.dst.name == "web-r1"}) == 2
+    assert all(p.good for p in probes)
 
 
 def test_lab_commands_without_a_lab_say_what_to_do(lab_dir: tuple[Path, str]) -> None:
