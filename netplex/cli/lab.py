@@ -26,7 +26,8 @@ from netplex.lab.lab import DEFAULT_DIR, DEFAULT_HOSTS, Lab, LabError, Progress,
 from netplex.lab.matrix import network_colours, render_matrix, render_summary
 from netplex.linux import netns
 
-lab_app = typer.Typer(help="A multi-host lab: server, Linux bridge + OVS hosts, VMs, ping matrix.",
+lab_app = typer.Typer(help="A multi-host lab: server, Linux bridge, OVS and routed hosts, VMs, "
+                      "ping matrix, security groups proven by traffic.",
                       no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
@@ -288,6 +289,8 @@ def _print_secgroups(lab: Lab) -> bool:
     """The security-group demo's checks (true if there is none: nothing to prove)."""
     demo = lab.vm_infos(demo=True)
     if not demo:
+        out.print("[dim]security groups: no demo (it needs a Linux bridge or routed host; Open vSwitch "
+                  "hosts do not enforce groups yet)[/]")
         return True
     with _step(f"security groups ({len(demo)} demo VMs probed from the default group)") as say:
         probes, drops = secdemo.check(lab)

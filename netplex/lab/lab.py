@@ -33,6 +33,11 @@ Where things run, and why:
   (:mod:`netplex.lab.fabric`) and the routes are learned over BGP. Routed and
   L2 networks have no router between them: the ping matrix expects them
   isolated.
+* Every VM above is in its project's ``default`` group. The security-group
+  demo (:mod:`netplex.lab.secdemo`) adds VMs in groups ``web`` and
+  ``isolated`` on the first Linux bridge and routed hosts, with TCP
+  listeners, probed from the default group's VMs; they stay out of the ping
+  matrix.
 
 Everything made is recorded in ``<dir>/state.json`` *before* it is made, so
 ``down`` removes it all even after a crash half-way through ``up``; processes
