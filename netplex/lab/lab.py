@@ -255,7 +255,7 @@ class Lab:
         self.save()
         self.wait_server(proc)
 
-    def wait_server(self, proc: procs.Proc | None = None, timeout: float = 30.0) -> None:
+    def wait_server(self, proc: procs.Proc | None = None, timeout: float = 120.0) -> None:
         proc = proc or procs.Proc.from_json(self.state.server or {"pid": 0, "start": 0, "marker": ""})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -405,8 +405,12 @@ class Lab:
         rec = self.state.agents.get(name)
         return bool(rec) and procs.is_ours(procs.Proc.from_json(rec or {}))
 
-    def wait_agents(self, names: Sequence[str] | None = None, timeout: float = 30.0) -> None:
-        """Until every agent is registered and alive, and OVS hosts have their br-int."""
+    def wait_agents(self, names: Sequence[str] | None = None, timeout: float = 120.0) -> None:
+        """Until every agent is registered and alive, and OVS hosts have their br-int.
+
+        The timeout is only a backstop: an agent that exits fails the wait at once, and a
+        loaded 2-core machine has taken over 30 s to start five agents (each imports the
+        server's client and its backend, then registers)."""
         names = list(names or self.state.hosts)
         deadline = time.monotonic() + timeout
         with self.client() as c:

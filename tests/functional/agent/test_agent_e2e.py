@@ -213,7 +213,7 @@ def test_server_restart_tears_nothing_down(lab: Lab) -> None:
     assert sent >= 40 and sent - received <= 1, (sent, received)
     assert {h: (lab.links(h), lab.fdb(h, "net")) for h in hosts} == before
     # The agents are back on the feed: a new port is wired and reported as usual.
-    lab.wait_agents(timeout=20)
+    lab.wait_agents()
     lab.add_vm("vm-o2b", "host-ovs2", "net", "10.1.0.23", timeout=30)
     # ACTIVE is host-ovs2's word; host-lb2 learns the new port from its own
     # feed watch, which must have reconnected too (within its 2 s backoff cap).
