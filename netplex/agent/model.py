@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from netplex.agent.names import bridge_name, tap_name, vxlan_name
 from netplex.linux.ip import FdbEntry, LinkState, LinuxObserved, VxlanInfo
 
 if TYPE_CHECKING:
@@ -61,21 +62,6 @@ ROUTED_VIF_TYPE = "tap"
 
 #: vif types that mean "not (successfully) bound", so not a live endpoint.
 _UNBOUND_VIF_TYPES = frozenset({"", "unbound", "binding_failed"})
-
-
-def tap_name(port_id: str) -> str:
-    """Host-side device of a port: ``tap`` + first 11 chars of its id (Neutron's convention)."""
-    return f"tap{port_id[:11]}"
-
-
-def bridge_name(network_id: str) -> str:
-    """Linux bridge of a network: ``brq`` + first 11 chars of its id (Neutron's convention)."""
-    return f"brq{network_id[:11]}"
-
-
-def vxlan_name(vni: int) -> str:
-    """Kernel VXLAN device of a VNI, shared by both backends (<= 14 chars for 24-bit VNIs)."""
-    return f"vxlan-{vni}"
 
 
 @dataclass(frozen=True, slots=True)

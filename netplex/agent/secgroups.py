@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from netplex.agent.model import tap_name
+from netplex.agent.names import tap_name
 
 __all__ = [
     "GroupRules",

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from netplex.agent.model import tap_name
+from netplex.agent.names import tap_name
 from netplex.lab import procs
 from netplex.lab.matrix import VmInfo
 from netplex.lab.state import LabError
