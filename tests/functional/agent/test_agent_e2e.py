@@ -11,14 +11,11 @@ API only and watch the data planes converge. Every name starts with
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from netplex.lab.lab import Lab
 from netplex.lab.matrix import VmInfo, ping_from
 from netplex.linux import netns
 
+from ..labs import running_lab, wait_for
 from .topology import ContinuousPing
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
@@ -37,40 +35,15 @@ HOSTS = [("host-lb1", "lb"), ("host-lb2", "lb"), ("host-ovs1", "ovs"), ("host-ov
 FLOOD = "00:00:00:00:00:00"
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"not converged after {timeout:g}s: {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="npt-"))
-    lab = Lab(root / "lab", prefix=f"npt-{uuid.uuid4().hex[:6]}", report_interval=2,
-              agent_down_time=15)
-    try:
-        lab.init()
-        lab.start_server()
-        lab.add_underlay()
-        for name, kind in HOSTS:
-            lab.add_host(name, kind)
-        for name, _ in HOSTS:
-            lab.start_agent(name)
-        lab.wait_agents()
+    with running_lab("npt", HOSTS, agent_down_time=15) as lab:
         lab.create_network("net", "10.1.0.0/24")
         plan = [("vm-l1", "host-lb1", "10.1.0.11"), ("vm-l2", "host-lb2", "10.1.0.12"),
                 ("vm-o1", "host-ovs1", "10.1.0.21"), ("vm-o2", "host-ovs2", "10.1.0.22")]
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda a: lab.add_vm(a[0], a[1], "net", a[2]), plan))
         yield lab
-    finally:
-        if os.environ.get("NETPLEX_TEST_SHOW_LOGS"):
-            for log in sorted((lab.dir / "logs").glob("*.log")):
-                print(f"==== {log.name}\n{log.read_text()[-3000:]}")
-        lab.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def info(lab: Lab, name: str) -> VmInfo:

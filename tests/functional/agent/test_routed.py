@@ -14,13 +14,9 @@ security-group filter has its own.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
@@ -31,6 +27,7 @@ from netplex.linux import netns
 from netplex.linux.neigh import read_neighbours
 from netplex.linux.routing import read_devices, read_routes
 
+from ..labs import running_lab, wait_for
 from .topology import ContinuousPing
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
@@ -39,36 +36,13 @@ CIDR, CIDR6 = "10.60.0.0/24", "fd60::/64"
 GW, GW6 = "10.60.0.1", "fd60::1"
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"not converged after {timeout:g}s: {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="npr-"))
-    lab = Lab(root / "lab", prefix=f"npr-{uuid.uuid4().hex[:6]}", report_interval=2, agent_down_time=15)
-    try:
-        lab.init()
-        lab.start_server()
-        lab.add_underlay()
-        for name in ("host-r1", "host-r2"):
-            lab.add_host(name, "routed")
-            lab.start_agent(name)
-        lab.wait_agents()
+    with running_lab("npr", [("host-r1", "routed"), ("host-r2", "routed")], agent_down_time=15) as lab:
         lab.create_network("net", CIDR, {"provider:network_type": "local"}, cidr6=CIDR6)
         lab.add_vm("vm-1", "host-r1", "net", "10.60.0.11", ip6="fd60::11", port_security=False)
         lab.add_vm("vm-2", "host-r2", "net", "10.60.0.12", ip6="fd60::12", port_security=False)
         yield lab
-    finally:
-        if os.environ.get("NETPLEX_TEST_SHOW_LOGS"):
-            for log in sorted((lab.dir / "logs").glob("*.log")):
-                print(f"==== {log.name}\n{log.read_text()[-3000:]}")
-        lab.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def vm_ns(lab: Lab, vm: str) -> str:

@@ -12,13 +12,9 @@ security-group filter has its own.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -27,6 +23,9 @@ from netplex.lab.lab import Lab
 from netplex.linux import bird, netns
 from netplex.linux.routing import read_routes
 
+from .. import labs
+from ..labs import running_lab
+
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
 
 if shutil.which("bird") is None:
@@ -34,37 +33,17 @@ if shutil.which("bird") is None:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"not converged after {timeout:g}s: {what}")
-        time.sleep(0.1)
+    labs.wait_for(cond, timeout, what, interval=0.1)
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="nprb-"))
-    lab = Lab(root / "lab", prefix=f"nprb-{uuid.uuid4().hex[:6]}", report_interval=2,
-              agent_down_time=15, route_distribution="bgp")
-    try:
-        lab.init()
-        lab.start_server()
-        lab.add_underlay()
-        for name in ("host-r1", "host-r2"):
-            lab.add_host(name, "routed")
-        for name in ("host-r1", "host-r2"):  # peers are known once both hosts exist
-            lab.start_agent(name)
-        lab.wait_agents()
+    hosts = [("host-r1", "routed"), ("host-r2", "routed")]
+    with running_lab("nprb", hosts, agent_down_time=15, route_distribution="bgp") as lab:
         lab.create_network("net", "10.61.0.0/24", {"provider:network_type": "local"}, cidr6="fd61::/64")
         lab.add_vm("vm-1", "host-r1", "net", "10.61.0.11", ip6="fd61::11", port_security=False)
         lab.add_vm("vm-2", "host-r2", "net", "10.61.0.12", ip6="fd61::12", port_security=False)
         yield lab
-    finally:
-        if os.environ.get("NETPLEX_TEST_SHOW_LOGS"):
-            for log in sorted((lab.dir / "logs").glob("*.log")):
-                print(f"==== {log.name}\n{log.read_text()[-3000:]}")
-        lab.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def kernel_routes(lab: Lab, host: str, family: str = "-4") -> str:

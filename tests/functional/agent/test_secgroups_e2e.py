@@ -8,19 +8,16 @@ other within a feed round trip, and undone the same way.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from netplex.lab.lab import Lab
 
+from ..labs import running_lab
 from .test_secgroups_linuxbridge import Vm, ping, tcp_ok, tcp_servers
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(240),
@@ -38,26 +35,11 @@ def eventually(cond: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="nps-"))
-    lab = Lab(root / "lab", prefix=f"nps-{uuid.uuid4().hex[:6]}", report_interval=2, agent_down_time=15)
-    try:
-        lab.init()
-        lab.start_server()
-        lab.add_underlay()
-        for name in ("host-lb1", "host-lb2"):
-            lab.add_host(name, "lb")
-            lab.start_agent(name)
-        lab.wait_agents()
+    with running_lab("nps", [("host-lb1", "lb"), ("host-lb2", "lb")], agent_down_time=15) as lab:
         lab.create_network("net", "10.71.0.0/24")
         lab.add_vm("vm-1", "host-lb1", "net", "10.71.0.11")
         lab.add_vm("vm-2", "host-lb2", "net", "10.71.0.12")
         yield lab
-    finally:
-        if os.environ.get("NETPLEX_TEST_SHOW_LOGS"):
-            for log in sorted((lab.dir / "logs").glob("*.log")):
-                print(f"==== {log.name}\n{log.read_text()[-3000:]}")
-        lab.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def vm(lab: Lab, name: str) -> Vm:

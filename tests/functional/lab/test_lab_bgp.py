@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import functools
 import shutil
-import tempfile
-import time
-import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
 from netplex.lab import fabric
 from netplex.lab.lab import Lab
 from netplex.linux import bird, netns
+
+from .. import labs
+from ..labs import running_lab
 
 pytestmark = [pytest.mark.functional, pytest.mark.timeout(180)]
 
@@ -31,34 +30,17 @@ if shutil.which("bird") is None:
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"not converged after {timeout:g}s: {what}")
-        time.sleep(0.1)
+    labs.wait_for(cond, timeout, what, interval=0.1)
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
-    root = Path(tempfile.mkdtemp(prefix="nplb-"))
-    lab = Lab(root / "lab", prefix=f"nplb-{uuid.uuid4().hex[:6]}", report_interval=2, fabric="bgp")
-    try:
-        lab.init()
-        lab.start_server()
-        lab.add_underlay()
-        for name in ("host-routed1", "host-routed2"):
-            lab.add_host(name, "routed")
-        lab.add_router()
-        for name in ("host-routed1", "host-routed2"):
-            lab.start_agent(name)
-        lab.wait_agents()
+    hosts = [("host-routed1", "routed"), ("host-routed2", "routed")]
+    with running_lab("nplb", hosts, router=True, fabric="bgp") as lab:
         lab.create_network("net-r", "10.50.0.0/24", {"provider:network_type": "local"}, cidr6="fd50::/64")
         lab.add_vm("vm-r1", "host-routed1", "net-r", "10.50.0.11", ip6="fd50::11", port_security=False)
         lab.add_vm("vm-r2", "host-routed2", "net-r", "10.50.0.12", ip6="fd50::12", port_security=False)
         yield lab
-    finally:
-        lab.down()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def pings(lab: Lab, vm: str, ip: str) -> bool:
