@@ -28,18 +28,40 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from rich.table import Table
 
 from netplex.agent.names import tap_name
+from netplex.client import NeutronClient
 from netplex.lab import procs
 from netplex.lab.matrix import VmInfo
-from netplex.lab.state import LabError
+from netplex.lab.state import LabError, LabState, VmRec
 from netplex.linux import netns
 
-if TYPE_CHECKING:
-    from netplex.lab.lab import Lab
+
+class Lab(Protocol):
+    """What the demo needs of :class:`netplex.lab.lab.Lab` (named here so this module does
+    not import the lab that imports it)."""
+
+    dir: Path
+
+    @property
+    def state(self) -> LabState: ...
+
+    def save(self) -> None: ...
+
+    def client(self, timeout: float = 30.0) -> NeutronClient: ...
+
+    def add_vm(self, name: str, host: str, network: str, ip: str,
+               progress: Callable[[str], None] | None = None, timeout: float = 60.0,
+               wait_active: bool = True, ip6: str = "", port_security: bool = True,
+               security_groups: Sequence[str] | None = None, demo_group: str = "") -> VmRec: ...
+
+    @staticmethod
+    def routed_ip6(vm: str, network: str, ip: str) -> str: ...
+
+    def vm_infos(self, demo: bool = False) -> list[VmInfo]: ...
 
 __all__ = [
     "CHECKS",
