@@ -8,6 +8,7 @@ error bodies are identical for ``/v2.0/ports`` and ``/v2.0/security-groups``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 
 from netplex.api.collections import Collection
@@ -50,12 +51,7 @@ def extended_collections(core: Sequence[Collection], plugins: Sequence[ServicePl
         if clash:
             raise ConfigError(f"a service plugin redefines {coll.plural} attribute(s) {clash}")
         if extra:
-            coll = Collection(
-                member=coll.member, plural=coll.plural, attrs={**coll.attrs, **extra},
-                service_name=coll.service_name, extra_filters=coll.extra_filters,
-                allow_create=coll.allow_create, allow_update=coll.allow_update, allow_delete=coll.allow_delete,
-                has_tags=coll.has_tags, service=coll.service, actions=coll.actions, path=coll.path,
-            )
+            coll = dataclasses.replace(coll, attrs={**coll.attrs, **extra})  # its defaults follow
         out.append(coll)
     if added:
         raise ConfigError(f"service plugins extend collections that do not exist: {sorted(added)}")
