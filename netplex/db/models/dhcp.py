@@ -1,0 +1,1 @@
+"""Tables of the dhcp service (filled in by its issue)."""

@@ -1,0 +1,1 @@
+"""Tables of the l3 service (filled in by its issue)."""

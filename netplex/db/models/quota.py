@@ -1,0 +1,1 @@
+"""Tables of the quota service (filled in by its issue)."""

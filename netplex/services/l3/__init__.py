@@ -1,0 +1,1 @@
+"""Routers, external networks and floating IPs (Neutron's ``router`` service plugin)."""

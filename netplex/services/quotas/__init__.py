@@ -1,0 +1,1 @@
+"""Per-project quotas (Neutron's ``quotas`` and ``quota_details`` extensions)."""
