@@ -1,5 +1,6 @@
 """All tables. Importing this package registers every model on ``Base.metadata``."""
 
+from netplex.db.models import dhcp, l3, quota  # noqa: F401  (each registers its own tables)
 from netplex.db.models.agent import Agent
 from netplex.db.models.binding import PortBinding, PortBindingLevel
 from netplex.db.models.feed import Change, FeedHead
