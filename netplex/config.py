@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ACCEPTED",
     "OPTIONS_ENTRY_POINT_GROUP",
     "Config",
     "ConfigError",
@@ -125,6 +126,9 @@ class Opt:
     default: Any
     help: str
     aliases: tuple[str, ...] = ()
+    #: Non-empty: the option is read (a bad value still fails) but changes nothing; a file that
+    #: sets it gets one start-up line "accepted, no effect because <no_effect>".
+    no_effect: str = ""
 
 
 def _opts(*opts: Opt) -> dict[str, Opt]:
@@ -142,13 +146,16 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         Opt("base_mac", parse_mac_template, "fa:16:3e:00:00:00", "MAC template; octets that are 00 are randomised."),
         Opt("mac_generation_retries", parse_positive_int, 16,
             "Accepted for Neutron files; unused: a random MAC that clashes is retried with the "
-            "transaction ([database] max_retries)."),
+            "transaction ([database] max_retries).",
+            no_effect="a clashing random MAC is retried with the transaction ([database] max_retries)"),
         Opt("max_fixed_ips_per_port", parse_positive_int, 5, "Upper bound on fixed_ips per port."),
         Opt(
             "auth_strategy",
-            parse_choice("noauth"),
+            parse_choice("noauth", "keystone"),
             "noauth",
-            "noauth: X-Project-Id / X-Roles headers give the caller; no headers means admin.",
+            "noauth: X-Project-Id / X-Roles headers give the caller; no headers means an admin of "
+            "project fake_project_id (as Neutron). keystone is accepted but NOT enforced yet: the "
+            "server says so at start-up and serves as noauth.",
         ),
         Opt("state_path", str, "", "Data directory (SQLite file lives here)."),
         Opt("host", str, "", "This machine's host id (defaults to the hostname)."),
@@ -161,9 +168,12 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         ),
         Opt("agent_auth_token", str, "", "Shared secret agents present as X-Agent-Token; empty disables the check."),
         Opt("debug", parse_bool, False, "Log at DEBUG level."),
-        Opt("core_plugin", str, "ml2", "Accepted for compatibility; only ml2 exists."),
-        Opt("service_plugins", parse_list, [], "Accepted for compatibility; none are built yet."),
-        Opt("allow_overlapping_ips", parse_bool, True, "Accepted for compatibility; always on."),
+        Opt("core_plugin", str, "ml2", "Accepted for compatibility; only ml2 exists.",
+            no_effect="ml2 is the only core plugin"),
+        Opt("service_plugins", parse_list, [],
+            "Service plugins by entry-point name (see docs/service-plugins.md)."),
+        Opt("allow_overlapping_ips", parse_bool, True, "Accepted for compatibility; always on.",
+            no_effect="overlapping IPs across networks are always allowed"),
         Opt("pagination_max_limit", str, "-1", "Largest page size (-1: unlimited)."),
         Opt(
             "feed_retention",
@@ -191,7 +201,9 @@ SCHEMA: dict[str, dict[str, Opt]] = {
             aliases=("tenant_network_types",),
         ),
         Opt("mechanism_drivers", parse_list, [], "Mechanism drivers, in call order."),
-        Opt("extension_drivers", parse_list, [], "Accepted for compatibility."),
+        Opt("extension_drivers", parse_list, [], "Accepted for compatibility.",
+            no_effect="port_security, dns and qos attributes come with their service plugins, not "
+                      "extension drivers"),
         Opt("external_network_type", str, "", "Network type for router:external networks without provider attributes."),
         Opt("path_mtu", parse_nonnegative_int, 0, "Max MTU of the overlay path (0: unset)."),
         Opt("physical_network_mtus", parse_dict_list, {}, "physnet:mtu pairs."),
@@ -205,7 +217,8 @@ SCHEMA: dict[str, dict[str, Opt]] = {
     ),
     "ml2_type_vxlan": _opts(
         Opt("vni_ranges", parse_list, [], "min:max VXLAN VNI ranges for project networks."),
-        Opt("vxlan_group", str, "", "Accepted for compatibility; multicast is not used."),
+        Opt("vxlan_group", str, "", "Accepted for compatibility; multicast is not used.",
+            no_effect="VXLAN flooding uses head-end replication to the known hosts, never multicast"),
     ),
     "ml2_type_gre": _opts(
         Opt("tunnel_id_ranges", parse_list, [], "min:max GRE key ranges for project networks."),
@@ -234,7 +247,8 @@ SCHEMA: dict[str, dict[str, Opt]] = {
     "vxlan": _opts(
         Opt("local_ip", str, "", "VXLAN endpoint address of this host."),
         Opt("enable_vxlan", parse_bool, True, "Whether VXLAN networks are served."),
-        Opt("l2_population", parse_bool, True, "Always on: no multicast is used."),
+        Opt("l2_population", parse_bool, True, "Always on: no multicast is used.",
+            no_effect="agents always populate forwarding entries from the change feed"),
         Opt("udp_dstport", parse_port, 4789, "VXLAN UDP destination port."),
     ),
     "oslo_policy": _opts(
@@ -252,6 +266,106 @@ SCHEMA: dict[str, dict[str, Opt]] = {
         Opt("default_bridge_name", str, "", "Bridge for the default vif_type."),
     ),
 }
+
+
+_NOTIFY = "Netplex has no Nova notifier yet: the compute side learns port status from the port itself"
+_AGENTS = "Netplex's host agents take their settings from their own [agent]/[ovs]/[linux_bridge] options"
+_LOGGING = "logging goes to the server's standard error (debug is honoured)"
+_RPC = "Netplex has no message bus: agents follow the server's HTTP change feed"
+_POOL = "the connection pool is sized by SQLAlchemy's defaults"
+_L3 = "routers are served by the l3 service plugin, which does not read this option"
+_DHCP = "DHCP scheduling is the dhcp service plugin's, which does not read this option"
+
+#: Options of a standard Neutron deployment Netplex reads but does not act on, when no
+#: driver or plugin declares them: section -> option -> why. A file that sets one gets one
+#: start-up line "[section] option: accepted, no effect because <why>" (never "unknown
+#: option"). A declared option (SCHEMA, a plugin's entry point) always wins over this table,
+#: so a plugin that starts honouring one of them simply declares it.
+ACCEPTED: dict[str, dict[str, str]] = {
+    "DEFAULT": {
+        **dict.fromkeys(("notify_nova_on_port_status_changes", "notify_nova_on_port_data_changes",
+                         "send_events_interval"), _NOTIFY),
+        "dhcp_agent_notification": "DHCP agents follow the change feed; there are no RPC notifications",
+        "allow_bulk": "bulk create is always allowed (all or nothing, one transaction)",
+        "ipam_driver": "Netplex's IPAM (netplex/core/ipam.py) is the only one",
+        "dns_domain": "the dns extension is not built yet; ports carry no dns_assignment",
+        "filter_validation": "unknown filters are always refused with 400, as Neutron does when it is true",
+        "api_paste_config": "the HTTP pipeline is built in code (no paste)",
+        "api_extensions_path": "extensions come from entry points, not a path",
+        "auth_uri": "Keystone is not supported yet",
+        **dict.fromkeys(("rpc_workers", "rpc_state_report_workers", "rpc_response_timeout",
+                         "transport_url", "control_exchange", "rpc_backend"), _RPC),
+        **dict.fromkeys(("router_distributed", "l3_ha", "max_l3_agents_per_router",
+                         "allow_automatic_l3agent_failover", "router_auto_schedule",
+                         "router_scheduler_driver"), _L3),
+        **dict.fromkeys(("dhcp_agents_per_network", "network_auto_schedule", "dhcp_lease_duration",
+                         "network_scheduler_driver", "dhcp_load_type",
+                         "allow_automatic_dhcp_failover"), _DHCP),
+        **dict.fromkeys(("log_dir", "log_file", "use_syslog", "use_stderr", "use_journal", "verbose",
+                         "default_log_levels", "log_date_format", "logging_context_format_string",
+                         "logging_default_format_string", "syslog_log_facility",
+                         "publish_errors", "instance_format"), _LOGGING),
+        "interface_driver": _AGENTS,
+        "enable_new_agents": "new agents always serve at once",
+        "vlan_transparent": "the vlan-transparent extension is not built",
+        "default_availability_zones": "availability zones are not built",
+        "use_ssl": "TLS is left to a front proxy",
+        "my_ip": "the server does not need its own address",
+        "external_dns_driver": "the dns extension is not built yet",
+        "wsgi_keep_alive": "the HTTP server (uvicorn) keeps connections alive itself",
+        "notification_driver": _RPC,
+    },
+    "agent": {
+        **dict.fromkeys(("l2_population", "arp_responder", "enable_distributed_routing",
+                         "drop_flows_on_start", "prevent_arp_spoofing", "extensions",
+                         "polling_interval", "minimize_polling", "root_helper", "root_helper_daemon",
+                         "use_helper_for_ns_read", "availability_zone", "log_agent_heartbeats",
+                         "dont_fragment", "veth_mtu", "tunnel_csum", "agent_type",
+                         "explicitly_egress_direct", "baremetal_smartnic"), _AGENTS),
+    },
+    "ovs": {
+        **dict.fromkeys(("tunnel_bridge", "int_peer_patch_port", "tun_peer_patch_port",
+                         "of_interface", "ovsdb_interface", "vhostuser_socket_dir",
+                         "of_listen_address", "of_listen_port", "of_connect_timeout",
+                         "of_request_timeout", "ovsdb_timeout", "use_veth_interconnection",
+                         "enable_tunneling", "tunnel_types", "resource_provider_bandwidths"), _AGENTS),
+    },
+    "database": {
+        **dict.fromkeys(("max_pool_size", "max_overflow", "pool_timeout", "idle_timeout",
+                         "connection_recycle_time", "min_pool_size", "retry_interval",
+                         "db_max_retries", "sqlite_synchronous", "connection_debug",
+                         "connection_trace", "mysql_sql_mode", "slave_connection",
+                         "use_db_reconnect"), _POOL),
+    },
+}
+
+#: Whole sections accepted without looking at their options: section name (or a prefix
+#: ending in ``*``) -> why; one start-up line per section.
+ACCEPTED_SECTIONS: dict[str, str] = {
+    "keystone_authtoken": "Keystone is not supported yet: requests are served under noauth "
+                          "(X-Project-Id / X-Roles are trusted; do not expose this port)",
+    "oslo_messaging_*": _RPC,
+    "oslo_concurrency": "Netplex takes no file locks (the database serializes writers)",
+    "nova": _NOTIFY,
+    "placement": "Netplex reports no resources to Placement",
+    "oslo_middleware": "the HTTP pipeline is built in code",
+    "oslo_versionedobjects": "Netplex has no versioned objects on a message bus",
+    "experimental": "no experimental features are gated by it",
+    "ironic": "baremetal binding is not built",
+    "designate": "the dns extension is not built yet",
+    "privsep": "agents run privileged operations themselves (netplex/linux)",
+    "ssl": "TLS is left to a front proxy",
+    "cors": "CORS is not served",
+    "healthcheck": "GET / answers the version document",
+    "profiler": "no profiler is built in",
+}
+
+
+def _section_accepted(section: str) -> str | None:
+    for name, why in ACCEPTED_SECTIONS.items():
+        if section == name or (name.endswith("*") and section.startswith(name[:-1])):
+            return why
+    return None
 
 
 #: Entry-point group for third-party options. Each entry point loads to a
@@ -311,6 +425,8 @@ class Config:
     values: dict[str, dict[str, Any]]
     unknown: list[str] = field(default_factory=list)
     source: str | None = None
+    #: One line per option (or accepted section) a file set that has no effect, with why.
+    accepted: list[str] = field(default_factory=list)
 
     def get(self, section: str, name: str) -> Any:
         return self.values[section][name]
@@ -340,7 +456,7 @@ class Config:
             if name not in SCHEMA.get(section, {}):
                 raise ConfigError(f"[{section}] {name}: no such option")
             values[section][name] = value
-        return Config(values, list(self.unknown), self.source)
+        return Config(values, list(self.unknown), self.source, list(self.accepted))
 
 
 def _defaults() -> dict[str, dict[str, Any]]:
@@ -354,6 +470,7 @@ def _parse_into(
     unknown: list[str],
     parser: configparser.RawConfigParser,
     origin: str,
+    accepted: list[str],
 ) -> None:
     sections: Iterable[str] = ["DEFAULT", *parser.sections()]
     for section in sections:
@@ -363,18 +480,39 @@ def _parse_into(
             else ((k, v) for k, v in parser.items(section, raw=True) if k not in parser.defaults())
         )
         schema = SCHEMA.get(section)
+        loose = ACCEPTED.get(section, {})
         for name, raw in items:
-            if schema is None:
-                unknown.append(f"[{section}] {name} ({origin}: unknown section)")
-                continue
-            opt = schema.get(name) or next((o for o in schema.values() if name in o.aliases), None)
+            opt = None if schema is None else (
+                schema.get(name) or next((o for o in schema.values() if name in o.aliases), None))
             if opt is None:
-                unknown.append(f"[{section}] {name} ({origin})")
+                why = loose.get(name)
+                if why is None and schema is None:
+                    why = _section_accepted(section)
+                    if why is not None:
+                        _note(accepted, f"[{section}]: accepted, no effect because {why}")
+                        continue
+                if why is not None:
+                    _note(accepted, f"[{section}] {name}: accepted, no effect because {why}")
+                elif schema is None:
+                    unknown.append(f"[{section}] {name} ({origin}: unknown section)")
+                else:
+                    unknown.append(f"[{section}] {name} ({origin})")
                 continue
             try:
                 values[section][opt.name] = opt.parse(raw)
             except (ValueError, TypeError) as exc:
                 raise ConfigError(f"[{section}] {name} = {raw!r} in {origin} is invalid: {exc}") from None
+            if opt.no_effect:
+                _note(accepted, f"[{section}] {name}: accepted, no effect because {opt.no_effect}")
+            if (section, opt.name, values[section][opt.name]) == ("DEFAULT", "auth_strategy", "keystone"):
+                _note(accepted, "[DEFAULT] auth_strategy = keystone: accepted, NOT enforced because Keystone "
+                                "is not supported yet: requests are served as under noauth (X-Project-Id / "
+                                "X-Roles are trusted; do not expose this port)")
+
+
+def _note(lines: list[str], line: str) -> None:
+    if line not in lines:
+        lines.append(line)
 
 
 def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) -> Config:
@@ -382,6 +520,7 @@ def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) 
     plugin_options()
     values = _defaults()
     unknown: list[str] = []
+    accepted: list[str] = []
     sources: list[str] = []
     for path in paths:
         p = Path(path)
@@ -393,7 +532,7 @@ def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) 
             parser.read(p)
         except configparser.Error as exc:
             raise ConfigError(f"cannot parse {p}: {exc}") from None
-        _parse_into(values, unknown, parser, str(p))
+        _parse_into(values, unknown, parser, str(p), accepted)
         sources.append(str(p))
     if text is not None:
         parser = configparser.RawConfigParser(strict=False, interpolation=None)
@@ -402,6 +541,6 @@ def load(paths: Iterable[str | os.PathLike[str]] = (), text: str | None = None) 
             parser.read_string(text)
         except configparser.Error as exc:
             raise ConfigError(f"cannot parse configuration text: {exc}") from None
-        _parse_into(values, unknown, parser, "<text>")
+        _parse_into(values, unknown, parser, "<text>", accepted)
         sources.append("<text>")
-    return Config(values, unknown, ", ".join(sources) or None)
+    return Config(values, unknown, ", ".join(sources) or None, accepted)

@@ -173,9 +173,16 @@ class Housekeeping:
                 LOG.exception("periodic job failed; will run again in %.0fs", interval)
 
 
+def log_config_notices(cfg: Config) -> None:
+    """One line per option the files set that Netplex accepts without acting on it (and why)."""
+    for line in cfg.accepted:
+        (LOG.warning if "NOT enforced" in line else LOG.info)("config: %s", line)
+
+
 def create_app(cfg: Config | None = None) -> Starlette:
     """uvicorn factory (``netplex.server:create_app``), also used by tests."""
     cfg = cfg or load_config_from_env()
+    log_config_notices(cfg)
     core = make_core(cfg)
     return app_for_core(core, cfg)
 
