@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from netplex.api.attributes import HTTPBadRequest
+from netplex.api.identity import context_from_headers
 from netplex.core.context import Context
-from netplex.errors import NetplexError, NotAuthorized
+from netplex.errors import NetplexError
 
 LOG = logging.getLogger(__name__)
 
@@ -45,25 +46,8 @@ async def json_body(request: Request) -> Any:
 
 
 def context_from(request: Request) -> Context:
-    """``auth_strategy = noauth``: the headers say who is calling.
-
-    No ``X-Project-Id`` means an admin (the operator's own tools). A
-    request carrying ``X-Agent-Token`` must present the configured token and
-    is then treated as a host agent.
-    """
-    cfg = request.app.state.cfg
-    h = request.headers
-    token = h.get("x-agent-token")
-    if token is not None:
-        expected = cfg.get("DEFAULT", "agent_auth_token")
-        if expected and token != expected:
-            raise NotAuthorized("Invalid agent token.")
-        return Context(is_admin=True, is_agent=True, roles=frozenset({"admin", "agent"}))
-    project = h.get("x-project-id") or h.get("x-tenant-id")
-    roles = frozenset(r.strip().lower() for r in h.get("x-roles", "").split(",") if r.strip())
-    if not project:
-        return Context(is_admin=True, roles=roles | {"admin"}, user_id=h.get("x-user-id"))
-    return Context(project_id=project, user_id=h.get("x-user-id"), roles=roles, is_admin="admin" in roles)
+    """``auth_strategy = noauth``: the headers say who is calling (:mod:`netplex.api.identity`)."""
+    return context_from_headers(request.headers, agent_token=request.app.state.cfg.get("DEFAULT", "agent_auth_token"))
 
 
 def if_match_revision(request: Request) -> int | None:
