@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import time
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from netplex.api.attributes import HTTPBadRequest
-from netplex.api.http import JSON, context_from
-from netplex.events.feed import Feed, FeedNotifier
+from netplex.api.http import context_from
+from netplex.events.feed import Feed, FeedNotifier, SharedPages
 
 
 def _int(request: Request, key: str, default: int, lo: int, hi: int) -> int:
@@ -40,20 +39,24 @@ def _int(request: Request, key: str, default: int, lo: int, hi: int) -> int:
 
 
 def feed_routes(feed: Feed, notifier: FeedNotifier) -> list[Route]:
+    pages = SharedPages(feed, notifier)
+
     async def changes(request: Request) -> Response:
         request.app.state.policy.for_caller(context_from(request)).enforce("get_changes")
         after = _int(request, "after", 0, 0, 2**62)
         limit = _int(request, "limit", 1000, 1, 10000)
         timeout = _int(request, "timeout", 25, 0, 60)
-        resources = set(request.query_params.getlist("resource")) or None
+        resources = frozenset(request.query_params.getlist("resource")) or None
         deadline = time.monotonic() + timeout
         while True:
-            page = await run_in_threadpool(feed.read_after, after, limit, resources)
+            # Shared: every poll parked on the same revision gets the same
+            # page, read and encoded once (see SharedPages).
+            body, head, has_changes = await pages.page(after, limit, resources)
             remaining = deadline - time.monotonic()
-            if page.changes or remaining <= 0 or await request.is_disconnected():
-                return JSON({"changes": page.changes, "revision": page.head, "compacted": page.compacted})
-            if page.head > after:
-                after = page.head  # only filtered-out entries: move past them
+            if has_changes or remaining <= 0 or notifier.closing or await request.is_disconnected():
+                return Response(body, media_type="application/json")
+            if head > after:
+                after = head  # only filtered-out entries: move past them
             # Short slices: commits from other processes without NOTIFY
             # (SQLite with several workers) are still seen within a second.
             await notifier.wait_beyond(after, min(remaining, 1.0))

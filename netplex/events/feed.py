@@ -23,6 +23,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, select, update
 
 from netplex.db.engine import Database
@@ -100,19 +101,37 @@ class Feed:
 
 
 class FeedNotifier:
-    """Lets asyncio watchers sleep until the feed head passes a revision."""
+    """Lets asyncio watchers sleep until the feed head passes a revision.
+
+    One shared wake-up per batch of commits: commits only record the newest
+    head (from any thread); a single callback scheduled on the loop then
+    wakes every watcher at once by setting one :class:`asyncio.Event` and
+    starting a new one. No lock is held while waiting, so a cancelled
+    long-poll (shutdown, client gone) just stops waiting: no traceback.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._cond: asyncio.Condition | None = None
+        self._moved: asyncio.Event | None = None
         self._latest = 0
+        #: Bumped on every wake-up: a page read in an older generation may be stale.
+        self.generation = 0
+        #: Set by :meth:`stop`: parked polls answer at once.
+        self.closing = False
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+        self._scheduled = False
         self._stop = threading.Event()
         self._listen_thread: threading.Thread | None = None
 
+    @property
+    def latest(self) -> int:
+        return self._latest
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._cond = asyncio.Condition()
+        self._moved = asyncio.Event()
         self._latest = self.db.head_revision()
         self.db.commit_listeners.append(self._on_commit)
         target = self._listen if self.db.is_postgres else self._poll_head
@@ -123,29 +142,53 @@ class FeedNotifier:
         self._stop.set()
         if self._on_commit in self.db.commit_listeners:
             self.db.commit_listeners.remove(self._on_commit)
+        self.close_polls()
+
+    def close_polls(self) -> None:
+        """(Loop thread.) Answer every parked long-poll now and every later one at once."""
+        self.closing = True
+        self._wake()
 
     def _on_commit(self, head: int) -> None:
         loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._advance(head)))
+        if loop is None or loop.is_closed():
+            return
+        with self._pending_lock:
+            if head <= self._pending:
+                return
+            self._pending = head
+            if self._scheduled:
+                return  # the scheduled wake-up will see this head too
+            self._scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._advance)
+        except RuntimeError:  # loop closed meanwhile (shutdown)
+            pass
 
-    async def _advance(self, head: int) -> None:
-        assert self._cond is not None
-        async with self._cond:
-            if head > self._latest:
-                self._latest = head
-            self._cond.notify_all()
+    def _advance(self) -> None:
+        with self._pending_lock:
+            head = self._pending
+            self._scheduled = False
+        if head > self._latest:
+            self._latest = head
+            self._wake()
+
+    def _wake(self) -> None:
+        self.generation += 1
+        moved, self._moved = self._moved, asyncio.Event()
+        if moved is not None:
+            moved.set()
 
     async def wait_beyond(self, revision: int, timeout: float) -> None:
         """Return when the head may be past ``revision`` (or after ``timeout``)."""
-        assert self._cond is not None
-        if self._latest > revision:
+        moved = self._moved
+        if self._latest > revision or self.closing or moved is None:
             return
-        async with self._cond:
-            try:
-                await asyncio.wait_for(self._cond.wait_for(lambda: self._latest > revision), timeout)
-            except TimeoutError:
-                pass
+        try:
+            await asyncio.wait_for(moved.wait(), timeout)
+        except TimeoutError:
+            pass
+
 
     def _poll_head(self) -> None:
         """SQLite has no NOTIFY: other worker processes' commits are seen by
@@ -181,3 +224,53 @@ class FeedNotifier:
             except Exception:
                 LOG.exception("feed LISTEN connection failed; reconnecting")
                 self._stop.wait(1.0)
+
+
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a shared read's error as seen: every waiter may have gone already."""
+    if not task.cancelled():
+        task.exception()
+
+
+class SharedPages:
+    """Feed pages read and encoded once and shared by every poll asking the same question.
+
+    All followers parked on revision R wake together when the head moves;
+    the first asks the database for the page after R, the others await the
+    same result (a future), and all send the same encoded bytes. A page is
+    reused only within the notifier's generation it was read in: any newer
+    commit starts a new generation, so no follower is served a page older
+    than the head it was woken for. The database is read once per
+    (generation, question), not once per follower.
+    """
+
+    #: Questions kept per generation; beyond this the cache starts over (bounded memory).
+    MAX_ENTRIES = 4096
+
+    def __init__(self, feed: Feed, notifier: FeedNotifier) -> None:
+        self.feed = feed
+        self.notifier = notifier
+        self._gen = -1
+        self._pages: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, int, bool]]] = {}
+
+    async def page(self, after: int, limit: int, resources: frozenset[str] | None = None
+                   ) -> tuple[bytes, int, bool]:
+        """(body JSON, head, has changes) for the changes after ``after``;
+        raises :class:`FeedCompacted` like :meth:`Feed.read_after`."""
+        gen = self.notifier.generation
+        if gen != self._gen or len(self._pages) >= self.MAX_ENTRIES:
+            self._gen, self._pages = gen, {}
+        key = (after, limit, resources)
+        task = self._pages.get(key)
+        if task is None:
+            # A task of its own, not the asking request's: a poll cancelled
+            # meanwhile (client gone, shutdown) does not fail the others.
+            task = asyncio.ensure_future(asyncio.to_thread(self._read, after, limit, resources))
+            task.add_done_callback(_retrieve)
+            self._pages[key] = task
+        return await asyncio.shield(task)
+
+    def _read(self, after: int, limit: int, resources: frozenset[str] | None) -> tuple[bytes, int, bool]:
+        page = self.feed.read_after(after, limit, set(resources) if resources else None)
+        body = orjson.dumps({"changes": page.changes, "revision": page.head, "compacted": page.compacted})
+        return body, page.head, bool(page.changes)
