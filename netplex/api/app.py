@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -18,6 +19,8 @@ from netplex.api.collections import Collection, routes
 from netplex.api.http import JSON, error_response, plain_error
 from netplex.api.plugins import extended_collections, plugin_extensions, plugin_policy_defaults
 from netplex.api.policy import Policy, load_policy
+from netplex.api.request_id import HEADER as REQUEST_ID_HEADER
+from netplex.api.request_id import RequestIdMiddleware
 from netplex.api.versions import version_routes
 from netplex.config import Config
 from netplex.core.plugin import Core
@@ -54,12 +57,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    LOG.exception("%s %s raised", request.method, request.url.path)
-    return plain_error(
+    rid = getattr(request.state, "request_id", "")
+    LOG.exception("[%s] %s %s raised", rid, request.method, request.url.path)
+    response = plain_error(
         500,
         "HTTPInternalServerError",
         "Request Failed: internal server error while processing your request.",
     )
+    if rid:  # answered outside the request-id middleware (Starlette's outermost error handler)
+        response.headers[REQUEST_ID_HEADER] = rid
+    return response
 
 
 def _lifespan(
@@ -110,6 +117,7 @@ def build_app(
             Exception: _unexpected,
         },
         lifespan=_lifespan(on_startup, on_shutdown),
+        middleware=[Middleware(RequestIdMiddleware)],
     )
     app.state.core = core
     app.state.core_agents = core.agents_api
