@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from netplex import config as config_mod
 from netplex.api.app import build_app
 from netplex.api.feed_routes import feed_routes
+from netplex.api.quota_routes import quota_routes
 from netplex.config import Config, ConfigError
 from netplex.core.admin_resources import AgentResource, SegmentResource
 from netplex.core.agent_rpc import AgentRpc
@@ -116,10 +117,12 @@ def build_core(
 
 def selected_plugins(cfg: Config, extra: Sequence[type[ServicePlugin]] = ()) -> Selection:
     """The plugins ``[DEFAULT] service_plugins`` names, plus the ones Neutron's ML2 always has
-    (security groups, unless ``[securitygroup] enable_security_group = false``)."""
+    (security groups, unless ``[securitygroup] enable_security_group = false``) and quotas
+    (always on in Neutron)."""
     names = list(cfg.get("DEFAULT", "service_plugins"))
     if cfg.get("securitygroup", "enable_security_group"):
         names.append("security_group")
+    names.append("quotas")
     return registry.select(names, extra=extra)
 
 
@@ -214,5 +217,6 @@ def app_for_core(core: Core, cfg: Config, *, housekeeping: bool = True) -> Starl
                 LOG.exception("service plugin %s failed to close", plugin.name)
         core.db.dispose()
 
-    return build_app(core, cfg, extra_routes=feed_routes(feed, notifier), on_startup=[startup],
+    extra = [*feed_routes(feed, notifier), *quota_routes(core.plugins)]
+    return build_app(core, cfg, extra_routes=extra, on_startup=[startup],
                      on_shutdown=[shutdown], plugins=core.plugins)

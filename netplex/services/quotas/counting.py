@@ -1,0 +1,57 @@
+"""How many of a resource a project has: counted from the resource's own table.
+
+Counting is pluggable without any global registry: a resource is a :class:`CountedTable`
+(a quota name and the table whose ``project_id`` rows it counts). The core's and the
+security groups' are :data:`BUILT_IN`; a service plugin that adds a countable resource
+(routers, floating IPs) declares its own through the ``netplex.quota_resources``
+entry-point group (see docs/service-plugins.md, "Quotas").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from sqlalchemy import Connection, column, func, select, table
+
+__all__ = ["BUILT_IN", "ENTRY_POINT_GROUP", "CountedTable", "installed"]
+
+ENTRY_POINT_GROUP = "netplex.quota_resources"
+
+
+@dataclass(frozen=True)
+class CountedTable:
+    """Quota resource ``name`` counts the rows of ``table_name`` with the project's ``project_id``."""
+
+    name: str
+    table_name: str
+
+    def count(self, conn: Connection, project_id: str) -> int:
+        t = table(self.table_name, column("project_id"))
+        return int(conn.execute(select(func.count()).select_from(t).where(t.c.project_id == project_id)).scalar_one())
+
+    def count_all(self, conn: Connection) -> dict[str, int]:
+        t = table(self.table_name, column("project_id"))
+        rows = conn.execute(select(t.c.project_id, func.count()).group_by(t.c.project_id))
+        return {str(p): int(n) for p, n in rows}
+
+
+BUILT_IN: tuple[CountedTable, ...] = (
+    CountedTable("network", "networks"),
+    CountedTable("subnet", "subnets"),
+    CountedTable("port", "ports"),
+    CountedTable("security_group", "security_groups"),
+    CountedTable("security_group_rule", "security_group_rules"),
+)
+
+
+def installed() -> tuple[CountedTable, ...]:
+    """The built-in resources and those installed plugins declare (entry point -> CountedTable)."""
+    found = list(BUILT_IN)
+    names = {c.name for c in found}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        obj = ep.load()
+        if isinstance(obj, CountedTable) and obj.name not in names:
+            found.append(obj)
+            names.add(obj.name)
+    return tuple(found)
