@@ -86,6 +86,19 @@ class SharedApi:
         pass
 
 
+_SIZES: dict[int, int] = {}
+
+
+def change_size(ch: dict[str, Any]) -> int:
+    """The JSON size of a feed entry, computed once per revision: thousands of
+    followers re-encoding every page would make this process the bottleneck."""
+    rev = int(ch.get("revision", -1))
+    size = _SIZES.get(rev)
+    if size is None:
+        size = _SIZES[rev] = len(json.dumps(ch)) + 2
+    return size
+
+
 class Follower:
     """One simulated agent: its host name, what it saw and when."""
 
@@ -101,8 +114,8 @@ class Follower:
             return
         now = time.perf_counter()
         self.pages += 1
-        self.bytes += len(json.dumps(list(ev.changes)))
         for ch in ev.changes:
+            self.bytes += change_size(ch)
             if ch.get("resource") == "port":
                 self.seen.setdefault(str(ch.get("id")), now)
 
