@@ -25,4 +25,16 @@ fi
 echo "==> installing Python dependencies into .venv"
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[test]'
+# Ansible's openstack.cloud collection for tests/functional/api/test_clients_ansible.py:
+# ansible-core 2.18 + openstack.cloud 2.5.0, taken from the `ansible` 11.x wheel on PyPI
+# (galaxy.ansible.com may be unreachable); only that collection is unpacked.
+if [ ! -d .venv/share/netplex-ansible/ansible_collections/openstack/cloud ]; then
+    echo "==> installing ansible-core and the openstack.cloud collection"
+    .venv/bin/pip install -q 'ansible-core>=2.18,<2.19'
+    tmp=$(mktemp -d)
+    .venv/bin/pip download -q --no-deps 'ansible>=11,<12' -d "$tmp"
+    mkdir -p .venv/share/netplex-ansible
+    .venv/bin/python -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("ansible_collections/openstack/cloud/")])' "$tmp"/ansible-*.whl .venv/share/netplex-ansible
+    rm -rf "$tmp"
+fi
 echo "==> setup done"
