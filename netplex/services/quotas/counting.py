@@ -9,10 +9,12 @@ entry-point group (see docs/service-plugins.md, "Quotas").
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from sqlalchemy import Connection, column, func, select, table
+from sqlalchemy import Connection, bindparam, column, func, select, table
+
+from netplex.db.prepared import Prepared
 
 __all__ = ["BUILT_IN", "ENTRY_POINT_GROUP", "CountedTable", "installed"]
 
@@ -25,10 +27,16 @@ class CountedTable:
 
     name: str
     table_name: str
+    #: The count, compiled once (it runs inside every create of this resource).
+    _count: Prepared = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        t = table(self.table_name, column("project_id"))
+        stmt = select(func.count()).select_from(t).where(t.c.project_id == bindparam("p"))
+        object.__setattr__(self, "_count", Prepared(stmt))
 
     def count(self, conn: Connection, project_id: str) -> int:
-        t = table(self.table_name, column("project_id"))
-        return int(conn.execute(select(func.count()).select_from(t).where(t.c.project_id == project_id)).scalar_one())
+        return int(self._count.scalar(conn, {"p": project_id}) or 0)
 
     def count_all(self, conn: Connection) -> dict[str, int]:
         t = table(self.table_name, column("project_id"))

@@ -16,16 +16,18 @@ import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, bindparam, delete, insert, select, text
 
 from netplex.db.engine import Database, Txn
 from netplex.db.models.quota import Quota
+from netplex.db.prepared import Prepared
 from netplex.services.quotas.counting import CountedTable
 from netplex.services.quotas.errors import InvalidQuotaValue, OverQuota, QuotaResourceUnknown
 
 __all__ = ["QuotaService"]
 
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_LIMIT = Prepared(select(Quota.limit).where(Quota.project_id == bindparam("p"), Quota.resource == bindparam("r")))
 
 
 class QuotaService:
@@ -105,8 +107,7 @@ class QuotaService:
         """Inside the creating transaction, after the new row(s) are written: raise
         :class:`OverQuota` if the project now has more than its limit."""
         conn = txn.conn
-        row = conn.execute(select(Quota.limit).where(Quota.project_id == project_id,
-                                                     Quota.resource == resource)).first()
+        row = _LIMIT.first(conn, {"p": project_id, "r": resource})
         limit = row[0] if row is not None else self._defaults.get(resource, -1)
         if limit < 0:
             return
