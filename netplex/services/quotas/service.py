@@ -105,7 +105,10 @@ class QuotaService:
 
     def check(self, txn: Txn, project_id: str, resource: str) -> None:
         """Inside the creating transaction, after the new row(s) are written: raise
-        :class:`OverQuota` if the project now has more than its limit."""
+        :class:`OverQuota` if the project now has more than its limit. Resources of no project
+        (``""``: the server's own creates, internal callers) are not limited."""
+        if not project_id:
+            return
         conn = txn.conn
         row = _LIMIT.first(conn, {"p": project_id, "r": resource})
         limit = row[0] if row is not None else self._defaults.get(resource, -1)
