@@ -59,6 +59,27 @@ class InvalidInput(BadRequest):
     message = "Invalid input for operation: {error_message}."
 
 
+class AllowedAddressPairExhausted(BadRequest):
+    message = "Maximum number of allowed address pairs is {quota}."
+
+
+class HostRoutesExhausted(BadRequest):
+    message = "Unable to complete operation for {subnet_id}. The number of host routes exceeds the limit {quota}."
+
+
+class DNSNameServersExhausted(BadRequest):
+    message = (
+        "Unable to complete operation for {subnet_id}. The number of DNS nameservers exceeds the limit {quota}."
+    )
+
+
+class RequestEntityTooLarge(NetplexError):
+    """A body larger than the configured cap (read no further than the cap)."""
+
+    status = 413
+    message = "Request is too large: the body exceeds {limit} bytes."
+
+
 class InvalidAllocationPool(BadRequest):
     message = "The allocation pool {pool} is not valid."
 

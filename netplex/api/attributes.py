@@ -17,10 +17,13 @@ from netplex.core.attr_map import (
     REQUIRED,
     Attr,
     dict_or_none,
+    host_id,
     ip_or_none,
     list_of,
+    mac_address,
     mtu,
     one_of,
+    shown,
     string,
     to_bool,
     to_int,
@@ -28,7 +31,13 @@ from netplex.core.attr_map import (
     uuid_str,
 )
 from netplex.core.mech_api import VNIC_TYPES
-from netplex.errors import BadRequest, NetplexError
+from netplex.errors import (
+    AllowedAddressPairExhausted,
+    BadRequest,
+    DNSNameServersExhausted,
+    HostRoutesExhausted,
+    NetplexError,
+)
 
 
 class HTTPBadRequest(BadRequest):
@@ -110,8 +119,26 @@ SUBNET: dict[str, Attr] = {
         convert=lambda v: None if v is None else list_of()(v),
         is_filter=False,
     ),
-    "dns_nameservers": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
-    "host_routes": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
+    "dns_nameservers": Attr(
+        allow_post=True,
+        allow_put=True,
+        default=[],
+        convert=list_of(
+            limit="max_dns_nameservers",
+            too_many=lambda cap: DNSNameServersExhausted(subnet_id="new subnet", quota=cap),
+        ),
+        is_filter=False,
+    ),
+    "host_routes": Attr(
+        allow_post=True,
+        allow_put=True,
+        default=[],
+        convert=list_of(
+            limit="max_subnet_host_routes",
+            too_many=lambda cap: HostRoutesExhausted(subnet_id="new subnet", quota=cap),
+        ),
+        is_filter=False,
+    ),
     "enable_dhcp": Attr(allow_post=True, allow_put=True, default=True, convert=to_bool),
     "ipv6_ra_mode": Attr(
         allow_post=True, default=None, convert=one_of("slaac", "dhcpv6-stateful", "dhcpv6-stateless", nullable=True)
@@ -130,13 +157,22 @@ PORT: dict[str, Attr] = {
     "name": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
     "network_id": Attr(allow_post=True, default=REQUIRED, convert=uuid_str, filter_convert=str),
     "admin_state_up": Attr(allow_post=True, allow_put=True, default=True, convert=to_bool),
-    "mac_address": Attr(allow_post=True, allow_put=True, default=None, convert=string(32), filter_convert=str),
+    "mac_address": Attr(allow_post=True, allow_put=True, default=None, convert=mac_address, filter_convert=str),
     "fixed_ips": Attr(allow_post=True, allow_put=True, default=None, convert=list_of(), filter_convert=str),
     "device_id": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
     "device_owner": Attr(allow_post=True, allow_put=True, default="", convert=string(255)),
     "status": Attr(filter_convert=str),
-    "allowed_address_pairs": Attr(allow_post=True, allow_put=True, default=[], convert=list_of(), is_filter=False),
-    "binding:host_id": Attr(allow_post=True, allow_put=True, default=None, convert=string(255), filter_convert=str),
+    "allowed_address_pairs": Attr(
+        allow_post=True,
+        allow_put=True,
+        default=[],
+        convert=list_of(
+            limit="max_allowed_address_pair",
+            too_many=lambda cap: AllowedAddressPairExhausted(quota=cap),
+        ),
+        is_filter=False,
+    ),
+    "binding:host_id": Attr(allow_post=True, allow_put=True, default=None, convert=host_id, filter_convert=str),
     "binding:vnic_type": Attr(
         allow_post=True, allow_put=True, default="normal", convert=one_of(*VNIC_TYPES), filter_convert=str
     ),
@@ -202,7 +238,7 @@ def validate_body(
         raise HTTPBadRequest(f"Body of '{resource}' must be an object")
     unknown = sorted(k for k in body if k not in attrs)
     if unknown:
-        raise HTTPBadRequest(f"Unrecognized attribute(s) '{', '.join(unknown)}'")
+        raise HTTPBadRequest(f"Unrecognized attribute(s) '{shown(', '.join(unknown))}'")
     out: dict[str, Any] = {}
     for key, value in body.items():
         spec = attrs[key]
@@ -233,7 +269,7 @@ def convert_filter(attrs: Mapping[str, Attr], key: str, raw: str) -> Any:
     try:
         return conv(raw) if conv else raw
     except ValueError as exc:
-        raise HTTPBadRequest(f"Invalid filter value for {key}: {exc}") from None
+        raise HTTPBadRequest(f"Invalid filter value for {shown(key)}: {exc}") from None
 
 
 __all__ = [

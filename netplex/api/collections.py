@@ -34,10 +34,13 @@ from netplex.api.attributes import (
 )
 from netplex.api.http import JSON, context_from, if_match_revision, json_body
 from netplex.api.policy import CallerPolicy, LazyTarget
+from netplex.core.attr_map import LIMITS, MAX_PAGE_LIMIT
+from netplex.core.attr_map import shown as shown_value
 from netplex.core.context import Context
 from netplex.core.listing import ListQuery
 from netplex.errors import (
     AgentNotFound,
+    InvalidInput,
     NetworkNotFound,
     NotFound,
     PortNotFound,
@@ -120,9 +123,16 @@ def parse_list_query(request: Request, coll: Collection, hidden: frozenset[str] 
         try:
             limit = int(params["limit"])
         except ValueError:
-            raise HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{params['limit']}'") from None
+            raise HTTPBadRequest(
+                f"Limit must be an integer 0 or greater and not '{shown_value(params['limit'])}'"
+            ) from None
         if limit < 0:
             raise HTTPBadRequest(f"Limit must be an integer 0 or greater and not '{limit}'")
+        if limit > MAX_PAGE_LIMIT:
+            # Beyond what the database's LIMIT takes: refuse instead of a 500.
+            raise InvalidInput(
+                error_message=f"limit '{shown_value(params['limit'])}' is larger than {MAX_PAGE_LIMIT}"
+            )
         q.limit = limit or None
     q.marker = params.get("marker")
     q.page_reverse = params.get("page_reverse", "false").lower() == "true"
@@ -224,6 +234,11 @@ def routes(coll: Collection) -> list[Route]:
         raw_items = body[coll.plural] if bulk else [body[coll.member]]
         if bulk and (not isinstance(raw_items, list) or not raw_items):
             raise HTTPBadRequest(f"Bulk '{coll.plural}' must be a non-empty list")
+        if len(raw_items) > LIMITS.max_bulk_items:
+            # One bulk is one transaction: an unbounded one would hold the write path.
+            raise HTTPBadRequest(
+                f"Bulk create of {len(raw_items)} {coll.plural} exceeds the limit of {LIMITS.max_bulk_items}"
+            )
         items = [validate_body(coll.attrs, it, resource=coll.member, for_create=True) for it in raw_items]
 
         def authorize() -> None:

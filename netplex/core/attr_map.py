@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import netaddr
+
 __all__ = [
     "REQUIRED",
     "Attr",
@@ -25,7 +27,12 @@ __all__ = [
     "anything",
     "dict_or_none",
     "ip_or_none",
+    "LIMITS",
+    "Limits",
+    "host_id",
     "list_of",
+    "mac_address",
+    "shown",
     "mtu",
     "one_of",
     "string",
@@ -56,6 +63,44 @@ class Attr:
     is_filter: bool = True
 
 
+# -- limits -------------------------------------------------------------------
+
+
+@dataclass
+class Limits:
+    """Caps on list attributes, with Neutron's option names and defaults ([DEFAULT]).
+
+    One mutable instance (:data:`LIMITS`) is read when a request is validated,
+    so the server can apply the operator's values at start-up; a cap is checked
+    before any item is looked at, so an oversized list costs O(1) to refuse.
+    """
+
+    max_allowed_address_pair: int = 10
+    max_subnet_host_routes: int = 20
+    max_dns_nameservers: int = 5
+    #: Netplex's own: items in one bulk create (Neutron has no cap; one bulk is
+    #: one transaction, and 1,000 ports commit in well under a second).
+    max_bulk_items: int = 1000
+
+
+LIMITS = Limits()
+
+#: Largest ``limit=`` a list accepts: the signed 32-bit range, which every
+#: database's LIMIT takes (SQLite and PostgreSQL take 64 bits; no page is bigger).
+MAX_PAGE_LIMIT = 2**31 - 1
+
+#: How much of a bad value an error message repeats (a 10 MB value is never echoed).
+SHOWN_CHARS = 64
+
+
+def shown(value: Any) -> str:
+    """A bad value as an error message repeats it: at most :data:`SHOWN_CHARS` characters."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > SHOWN_CHARS:
+        return f"{text[:SHOWN_CHARS]}... ({len(text)} characters)"
+    return text
+
+
 # -- converters ---------------------------------------------------------------
 
 
@@ -66,16 +111,16 @@ def to_bool(value: Any) -> bool:
         return bool(value)
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
         return value.strip().lower() in ("true", "1")
-    raise ValueError(f"'{value}' cannot be converted to boolean")
+    raise ValueError(f"'{shown(value)}' cannot be converted to boolean")
 
 
 def to_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"'{value}' is not an integer")
+        raise ValueError(f"'{shown(value)}' is not an integer")
     try:
         return int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"'{value}' is not an integer") from None
+        raise ValueError(f"'{shown(value)}' is not an integer") from None
 
 
 def string(max_len: int = 255, *, nullable: bool = False) -> Converter:
@@ -83,9 +128,9 @@ def string(max_len: int = 255, *, nullable: bool = False) -> Converter:
         if value is None and nullable:
             return None
         if not isinstance(value, str):
-            raise ValueError(f"'{value}' is not a valid string")
+            raise ValueError(f"'{shown(value)}' is not a valid string")
         if len(value) > max_len:
-            raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
+            raise ValueError(f"'{shown(value)}' exceeds maximum length of {max_len}")
         return value
 
     return conv
@@ -93,11 +138,11 @@ def string(max_len: int = 255, *, nullable: bool = False) -> Converter:
 
 def uuid_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"'{value}' is not a valid UUID")
+        raise ValueError(f"'{shown(value)}' is not a valid UUID")
     try:
         uuid.UUID(value)
     except ValueError:
-        raise ValueError(f"'{value}' is not a valid UUID") from None
+        raise ValueError(f"'{shown(value)}' is not a valid UUID") from None
     return value
 
 
@@ -110,26 +155,78 @@ def one_of(*choices: Any, nullable: bool = False) -> Converter:
         if value is None and nullable:
             return None
         if value not in choices:
-            raise ValueError(f"'{value}' is not in {list(choices)}")
+            raise ValueError(f"'{shown(value)}' is not in {list(choices)}")
         return value
 
     return conv
 
 
-def list_of(item: Converter | None = None) -> Converter:
+def list_of(
+    item: Converter | None = None,
+    *,
+    limit: str | None = None,
+    too_many: Callable[[int], Exception] | None = None,
+) -> Converter:
+    """A list (of ``item``); ``limit`` names a :class:`Limits` field checked first.
+
+    Over the cap, ``too_many(cap)`` is raised (Neutron's ``*Exhausted`` errors)
+    or, without it, a :class:`ValueError`.
+    """
+
     def conv(value: Any) -> list[Any]:
         if not isinstance(value, list):
-            raise ValueError(f"'{value}' is not a list")
+            raise ValueError(f"'{shown(value)}' is not a list")
+        if limit is not None:
+            cap = getattr(LIMITS, limit)
+            if cap >= 0 and len(value) > cap:
+                if too_many is not None:
+                    raise too_many(cap)
+                raise ValueError(f"{len(value)} items exceed the limit of {cap}")
         return [item(v) for v in value] if item else value
 
     return conv
+
+
+def _no_control_chars(value: str) -> None:
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"'{shown(value)}' contains control characters")
+
+
+def host_id(value: Any) -> str | None:
+    """``binding:host_id``: a string of at most 255 characters without control characters."""
+    if value is None:
+        return None
+    text = string(255)(value)
+    assert text is not None
+    _no_control_chars(text)
+    return text
+
+
+#: Neutron refuses these two even though they are well-formed.
+_INVALID_MACS = (netaddr.EUI("00:00:00:00:00:00"), netaddr.EUI("ff:ff:ff:ff:ff:ff"))
+
+
+def mac_address(value: Any) -> str:
+    """A MAC in a notation Neutron accepts (netaddr's EUI-48 string forms, no whitespace).
+
+    A bare number such as ``"12"`` is refused (netaddr would read it as
+    ``00:00:00:00:00:0c``), as are the all-zero and broadcast addresses.
+    """
+    bad = ValueError(f"'{shown(value)}' is not a valid MAC address")
+    if not isinstance(value, str) or value != value.strip() or any(c.isspace() for c in value):
+        raise bad
+    if not netaddr.valid_mac(value):
+        raise bad
+    if netaddr.EUI(value) in _INVALID_MACS:
+        raise bad
+    return value
 
 
 def dict_or_none(value: Any) -> dict[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValueError(f"'{value}' is not a dictionary")
+        raise ValueError(f"'{shown(value)}' is not a dictionary")
     return value
 
 
@@ -142,7 +239,7 @@ def ip_or_none(value: Any) -> Any:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValueError(f"'{value}' is not a valid IP address")
+        raise ValueError(f"'{shown(value)}' is not a valid IP address")
     return value
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from netplex.core import ipam
+from netplex.core.attr_map import mac_address, shown
 from netplex.db.models import IPAllocation, Port, Subnet
 from netplex.db.prepared import Prepared
 from netplex.errors import (
@@ -68,16 +69,16 @@ class SubnetInfo(NamedTuple):
 
 
 def normalize_mac(value: Any) -> str:
+    # Only the notations Neutron accepts: a bare number ("12") is not a MAC,
+    # although netaddr.EUI would read it as 00:00:00:00:00:0c.
     try:
-        mac = netaddr.EUI(str(value))
+        mac_address(value)
+        mac = netaddr.EUI(value)
     except (netaddr.AddrFormatError, ValueError, TypeError):
-        raise InvalidInput(error_message=f"'{value}' is not a valid MAC address") from None
+        raise InvalidInput(error_message=f"'{shown(value)}' is not a valid MAC address") from None
     if mac.words[0] & 1:
-        raise InvalidInput(error_message=f"'{value}' is not a valid MAC address (multicast)")
-    text = str(mac).replace("-", ":").lower()
-    if text == "00:00:00:00:00:00":
-        raise InvalidInput(error_message=f"'{value}' is not a valid MAC address")
-    return text
+        raise InvalidInput(error_message=f"'{shown(value)}' is not a valid MAC address (multicast)")
+    return str(mac).replace("-", ":").lower()
 
 
 def random_mac(base_mac: str) -> str:
@@ -229,19 +230,19 @@ class PortAddresses:
     @staticmethod
     def address_pairs(raw: Any, mac: str) -> list[dict[str, str]]:
         if not isinstance(raw, list):
-            raise InvalidInput(error_message=f"'{raw}' is not a list")
+            raise InvalidInput(error_message=f"'{shown(raw)}' is not a list")
         out: list[dict[str, str]] = []
         for pair in raw:
             if not isinstance(pair, dict) or "ip_address" not in pair or set(pair) - {"ip_address", "mac_address"}:
-                raise InvalidInput(error_message=f"Invalid allowed address pair '{pair}'")
+                raise InvalidInput(error_message=f"Invalid allowed address pair '{shown(pair)}'")
             ip_text = str(pair["ip_address"])
             try:
                 ip = str(netaddr.IPNetwork(ip_text)) if "/" in ip_text else str(ipam.parse_ip(ip_text))
             except netaddr.AddrFormatError:
-                raise InvalidInput(error_message=f"'{ip_text}' is not a valid IP address") from None
+                raise InvalidInput(error_message=f"'{shown(ip_text)}' is not a valid IP address") from None
             entry = {"ip_address": ip, "mac_address": normalize_mac(pair.get("mac_address") or mac)}
             if entry in out:
-                raise InvalidInput(error_message=f"Duplicate address pair '{pair}'")
+                raise InvalidInput(error_message=f"Duplicate address pair '{shown(pair)}'")
             out.append(entry)
         return out
 
