@@ -44,6 +44,12 @@ _UVICORN: dict[str, Any] = {
     "proxy_headers": False,
     "server_header": False,
     "timeout_graceful_shutdown": 2,
+    # Slow or piled-up clients: beyond this many open connections and requests
+    # uvicorn answers 503 at once instead of holding a file descriptor each
+    # until the process hits EMFILE (ulimit -n 1024 is common).
+    "limit_concurrency": 512,
+    # An idle keep-alive connection is closed after this many seconds.
+    "timeout_keep_alive": 5,
 }
 
 
