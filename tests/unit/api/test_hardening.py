@@ -170,3 +170,42 @@ def test_oversized_request_leaves_other_project_fast(api: Api) -> None:
         project="p-abuser",
     )
     assert api.port(net["id"], project="p-other")["fixed_ips"]
+
+
+def test_shared_network_member_may_not_set_allowed_address_pairs(api: Api) -> None:
+    net = api.net(shared=True)
+    api.subnet(net["id"])
+    body = {"port": {"network_id": net["id"], "allowed_address_pairs": [{"ip_address": "0.0.0.0/0"}]}}
+    api.err("POST", "/v2.0/ports", body, status=403, type="PolicyNotAuthorized", project="p-member")
+    port = api.port(net["id"], project="p-member")
+    pairs = {"port": {"allowed_address_pairs": [{"ip_address": "10.0.0.9"}]}}
+    api.err("PUT", f"/v2.0/ports/{port['id']}", pairs, status=403, type="PolicyNotAuthorized", project="p-member")
+
+
+@pytest.mark.parametrize("owner", ["network:dhcp", "network:router_interface", "network:router_gateway"])
+def test_shared_network_member_may_not_set_network_device_owner(api: Api, owner: str) -> None:
+    net = api.net(shared=True)
+    api.subnet(net["id"])
+    body = {"port": {"network_id": net["id"], "device_owner": owner}}
+    api.err("POST", "/v2.0/ports", body, status=403, type="PolicyNotAuthorized", project="p-member")
+    port = api.port(net["id"], project="p-member")
+    update = {"port": {"device_owner": owner}}
+    api.err("PUT", f"/v2.0/ports/{port['id']}", update, status=403, type="PolicyNotAuthorized", project="p-member")
+
+
+def test_client_disconnect_mid_upload_logs_one_line(api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    """The body stream ends early (ClientDisconnect): one WARNING line, no ERROR traceback."""
+    import asyncio
+
+    from starlette.requests import Request
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "POST", "path": "/v2.0/ports", "headers": [], "query_string": b""}
+    request = Request(scope, receive)
+    with caplog.at_level("WARNING"), pytest.raises(Exception) as info:
+        asyncio.run(http.json_body(request))
+    assert type(info.value).__name__ == "HTTPBadRequest"
+    lines = [r for r in caplog.records if r.name == "netplex.api.http"]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING" and not lines[0].exc_info
