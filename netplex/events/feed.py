@@ -52,6 +52,11 @@ class FeedPage:
     compacted: int
 
 
+#: Compactions run in this process (by any Feed): shared pages read before one
+#: are dropped, so a poll behind the new mark gets its 410 at once.
+_COMPACTIONS = [0]
+
+
 class Feed:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -99,7 +104,9 @@ class Feed:
                 s.execute(update(FeedHead).where(FeedHead.id == 1).values(compacted=mark))
             return mark
 
-        return self.db.transaction(fn)
+        mark = self.db.transaction(fn)
+        _COMPACTIONS[0] += 1
+        return mark
 
 
 class FeedNotifier:
@@ -304,14 +311,14 @@ class SharedPages:
     def __init__(self, feed: Feed, notifier: FeedNotifier) -> None:
         self.feed = feed
         self.notifier = notifier
-        self._gen = -1
+        self._gen: tuple[int, int] = (-1, -1)
         self._pages: dict[tuple[Any, ...], asyncio.Future[tuple[bytes, int, bool]]] = {}
 
     async def page(self, after: int, limit: int, resources: frozenset[str] | None = None
                    ) -> tuple[bytes, int, bool]:
         """(body JSON, head, has changes) for the changes after ``after``;
         raises :class:`FeedCompacted` like :meth:`Feed.read_after`."""
-        gen = self.notifier.generation
+        gen = (self.notifier.generation, _COMPACTIONS[0])
         if gen != self._gen or len(self._pages) >= self.MAX_ENTRIES:
             self._gen, self._pages = gen, {}
         key = (after, limit, resources)
