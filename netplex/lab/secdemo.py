@@ -312,7 +312,12 @@ def ensure_listeners(lab: Lab, timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
-def stop_listeners(lab: Lab) -> list[str]:
+class _WithState(Protocol):
+    @property
+    def state(self) -> LabState: ...
+
+
+def stop_listeners(lab: _WithState) -> list[str]:
     """Stop the demo's listeners (by recorded pid + start time); what was stopped."""
     done = []
     for name, rec in lab.state.listeners.items():

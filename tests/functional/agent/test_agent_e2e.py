@@ -240,7 +240,7 @@ def test_vif_cli_attach_detach_and_failed_binding(lab: Lab) -> None:
     """The compute side as one command: attach on an OVS host, ping, detach, port DOWN."""
     net = lab.state.networks["net"]
     host = lab.state.hosts["host-ovs2"]
-    vm_ns = lab._new_ns("vm-cli")
+    vm_ns = lab.new_ns("vm-cli")
     with lab.client() as c:
         port = c.create_port({"network_id": net.id, "fixed_ips": [{"subnet_id": net.subnet_id,
                                                                    "ip_address": "10.1.0.77"}]})
