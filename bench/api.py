@@ -27,6 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _server import Conn, Server, cpu_seconds, run  # noqa: E402
 
 CONF = """
+[quotas]
+# Throughput, not limits: Neutron's default quotas (500 ports) would stop the run.
+default_quota = -1
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
 [ml2]
 type_drivers = local,vxlan
 project_network_types = vxlan

@@ -40,6 +40,10 @@ CONF = """
 [DEFAULT]
 agent_down_time = 3600
 {default}
+[quotas]
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
 [ml2]
 type_drivers = local,vlan,vxlan
 project_network_types = vxlan

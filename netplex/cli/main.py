@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -44,13 +45,26 @@ _UVICORN: dict[str, Any] = {
     "proxy_headers": False,
     "server_header": False,
     "timeout_graceful_shutdown": 2,
-    # Slow or piled-up clients: beyond this many open connections and requests
-    # uvicorn answers 503 at once instead of holding a file descriptor each
-    # until the process hits EMFILE (ulimit -n 1024 is common).
-    "limit_concurrency": 512,
     # An idle keep-alive connection is closed after this many seconds.
     "timeout_keep_alive": 5,
 }
+
+
+def _connection_limit() -> int:
+    """Open connections per worker before uvicorn answers 503 instead of running into EMFILE.
+
+    Every host agent parks one long-poll on the feed, so the limit must sit well above the
+    number of hosts: the soft file limit is raised to the hard one and the limit is what
+    that leaves, less a reserve for the database, logs and housekeeping."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        target = 65536 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return max(64, min(20000, soft - 128))
 
 
 @app.command()
@@ -95,10 +109,10 @@ def server(
                 host=host,
                 port=port,
                 workers=workers,
-                **_UVICORN,
+                **_UVICORN, limit_concurrency=_connection_limit(),
             )
         else:
-            uvicorn.run(create_app(cfg), host=host, port=port, **_UVICORN)
+            uvicorn.run(create_app(cfg), host=host, port=port, **_UVICORN, limit_concurrency=_connection_limit())
     except OSError as exc:
         raise fail(
             f"cannot serve on {host}:{port}: {exc}", "choose another port with --bind-port or stop what is using it"
