@@ -240,6 +240,10 @@ def routes(coll: Collection) -> list[Route]:
                 f"Bulk create of {len(raw_items)} {coll.plural} exceeds the limit of {LIMITS.max_bulk_items}"
             )
         items = [validate_body(coll.attrs, it, resource=coll.member, for_create=True) for it in raw_items]
+        if (ctx.project_id is None and not ctx.is_agent and "project_id" in coll.attrs
+                and any(not (it.get("project_id") or it.get("tenant_id")) for it in items)):
+            # Neutron's noauth rule: a caller with roles but no project must say whose it is.
+            raise HTTPBadRequest("Running without keystone AuthN requires that tenant_id is specified")
 
         def authorize() -> None:
             networks = _Networks(request.app.state.core, ctx)

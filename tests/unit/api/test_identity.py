@@ -43,3 +43,14 @@ def test_resources_created_without_headers_belong_to_fake_project_id(api: Api) -
 def test_admin_names_another_project(api: Api) -> None:
     net = api.net(project_id="p2")
     assert net["project_id"] == "p2"
+
+
+def test_admin_without_project_must_name_one(api: Api) -> None:
+    # Neutron without Keystone: roles but no project header, and no project in the body.
+    e = api.err("POST", "/v2.0/networks", {"network": {"name": "n"}}, status=400,
+                headers={"X-Roles": "admin"})
+    assert "tenant_id is specified" in e["message"]
+    assert api.ok("GET", "/v2.0/networks")["networks"] == []  # nothing half-written
+    net = api.ok("POST", "/v2.0/networks", {"network": {"name": "n", "project_id": "p3"}},
+                 headers={"X-Roles": "admin"})["network"]
+    assert net["project_id"] == "p3"
