@@ -110,23 +110,29 @@ class PortAddresses:
     def auto_ips(
         self, conn: Connection, net_id: str, subnets: Sequence[SubnetInfo], mac: str, owner: str
     ) -> list[tuple[str, str]]:
-        """Neutron's default: one v4, one stateful v6, and every SLAAC subnet."""
+        """Neutron's default: one v4, one stateful v6, and every SLAAC subnet.
+
+        Unlike Neutron, a family whose subnets are all full (a tiny IPv6 /128, say) is
+        skipped when the port gets an address otherwise: one exhausted subnet never
+        blocks every new port of the network. Only a port that would get no address at
+        all is refused."""
         out: list[tuple[str, str]] = []
+        exhausted = False
         for version in (4, 6):
             candidates = [sub for sub in subnets if sub.ip_version == version and not self.auto_address(sub)]
-            if not candidates:
-                continue
             for sub in candidates:
                 ip = ipam.allocate_ip(conn, sub.id, version, ipam.pools_from_api(sub.allocation_pools))
                 if ip is not None:
                     out.append((sub.id, ip))
                     break
             else:
-                raise IpAddressGenerationFailure(net_id=net_id)
+                exhausted = exhausted or bool(candidates)
         if owner not in ipam.ROUTER_OWNERS:
             for sub in subnets:
                 if self.auto_address(sub):
                     out.append((sub.id, ipam.eui64_address(sub.cidr, mac)))
+        if exhausted and not out:
+            raise IpAddressGenerationFailure(net_id=net_id)
         return out
 
     @staticmethod

@@ -83,6 +83,19 @@ def test_exhaustion_is_clean_409(api: Api) -> None:
     assert len(api.ok("GET", "/v2.0/ports")["ports"]) == 5
 
 
+def test_a_full_ipv6_subnet_does_not_block_the_networks_ipv4_subnet(api: Api) -> None:
+    net = api.net()
+    v4 = api.subnet(net["id"], "10.0.0.0/24")
+    v6 = api.subnet(net["id"], "2001:db8::1/128")
+    first = api.port(net["id"])
+    assert {f["subnet_id"] for f in first["fixed_ips"]} == {v4["id"], v6["id"]}  # the /128's one address
+    second = api.port(net["id"])  # the /128 is full: the port still gets its IPv4 address
+    assert [f["subnet_id"] for f in second["fixed_ips"]] == [v4["id"]]
+    # Asking for the full subnet by id is still a clean 409.
+    api.err("POST", "/v2.0/ports", {"port": {"network_id": net["id"], "fixed_ips": [{"subnet_id": v6["id"]}]}},
+            status=409, type="IpAddressGenerationFailure")
+
+
 def test_allowed_address_pairs(api: Api) -> None:
     net = api.net()
     api.subnet(net["id"])
