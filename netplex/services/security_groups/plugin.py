@@ -15,6 +15,9 @@ from sqlalchemy import Connection
 
 from netplex.config import Config
 from netplex.core.service_api import CoreAccess, Extension, Resource, ResourceExtension, ServicePlugin
+from netplex.services.quotas.counting import installed
+from netplex.services.quotas.plugin import quota_defaults
+from netplex.services.quotas.service import QuotaService
 from netplex.services.security_groups.attributes import SECURITY_GROUP, SECURITY_GROUP_RULE
 from netplex.services.security_groups.extensions import NetworkPortSecurity, PortSecurityGroups
 from netplex.services.security_groups.service import RuleService, SecurityGroupService
@@ -34,7 +37,9 @@ class SecurityGroupPlugin(ServicePlugin):
 
     @classmethod
     def build(cls, cfg: Config, core: CoreAccess) -> ServicePlugin:
-        return cls(SecurityGroupService(core.db), RuleService(core.db))
+        # Neutron counts groups and rules against [quotas] quota_security_group(_rule).
+        quotas = QuotaService(core.db, quota_defaults(cfg), installed())
+        return cls(SecurityGroupService(core.db, quotas.check), RuleService(core.db, quotas.check))
 
     def resources(self) -> Sequence[Resource]:
         return (

@@ -8,6 +8,7 @@ creating a port) and its owner cannot delete it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -48,11 +49,21 @@ def visible_group(s: Session, ctx: Context, group_id: str) -> SecurityGroup:
     return g
 
 
+#: Inside a create transaction, after the new rows: raise OverQuota if the project is now
+#: over its limit for the resource (``txn, project_id, resource``).
+QuotaCheck = Callable[[Txn, str, str], None]
+
+
+def _no_quota(txn: Txn, project_id: str, resource: str) -> None:
+    return None
+
+
 class SecurityGroupService:
     """Groups: create (with Neutron's initial egress rules), show, list, update, delete."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, quota: QuotaCheck = _no_quota) -> None:
         self.db = db
+        self._quota = quota
 
     def ensure_default(self, project_id: str) -> None:
         if not project_id:
@@ -73,6 +84,7 @@ class SecurityGroupService:
                 g = store.new_group(txn, project_id=project, name=attrs.get("name", ""),
                                     description=attrs.get("description", ""),
                                     stateful=attrs.get("stateful", True))
+                self._quota(txn, project, "security_group")
                 out.append(store.group_dicts(txn.session, [g])[0])
             return out
 
@@ -142,8 +154,9 @@ class RuleService:
     """Rules: create (checked as Neutron does, duplicates refused), show, list, delete; no update
     but of the description, as in Neutron."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, quota: QuotaCheck = _no_quota) -> None:
         self.db = db
+        self._quota = quota
 
     def create_bulk(self, ctx: Context, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         checked = [(attrs, check_rule(attrs)) for attrs in items]
@@ -162,6 +175,7 @@ class RuleService:
                 if dup is not None:
                     raise e.SecurityGroupRuleExists(rule_id=dup)
                 row = store.add_rule(txn, g, spec, project_id=project, description=attrs.get("description", ""))
+                self._quota(txn, project, "security_group_rule")
                 bump(g)
                 s.flush()
                 txn.record("security_group", g.id, "update", store.group_dicts(s, [g])[0])

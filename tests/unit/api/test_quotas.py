@@ -78,3 +78,24 @@ def test_eight_clients_race_for_the_last_units(api: Api) -> None:
         got = Counter(pool.map(one, range(100)))
     assert got == {201: 50, 409: 50}
     assert api.ok("GET", "/v2.0/quotas/race/details")["quota"]["network"]["used"] == 50
+
+
+def test_security_groups_and_rules_are_enforced(api: Api) -> None:
+    # The project's default group and the groups' initial rules count too, as in Neutron.
+    api.ok("PUT", "/v2.0/quotas/p1", {"quota": {"security_group": 2, "security_group_rule": 8}})
+    sg = api.ok("POST", "/v2.0/security-groups", {"security_group": {"name": "web"}}, project="p1")["security_group"]
+    e = api.err("POST", "/v2.0/security-groups", {"security_group": {"name": "x"}}, status=409,
+                type="OverQuota", project="p1")
+    assert e["message"] == "Quota exceeded for resources: security_group."
+    used = api.ok("GET", "/v2.0/quotas/p1/details")["quota"]["security_group_rule"]["used"]
+    assert used < 8
+    room = 8 - used
+    rule = {"security_group_id": sg["id"], "direction": "ingress", "protocol": "tcp", "ethertype": "IPv4"}
+    for port in range(room):
+        api.ok("POST", "/v2.0/security-group-rules",
+               {"security_group_rule": {**rule, "port_range_min": 100 + port, "port_range_max": 100 + port}},
+               project="p1")
+    api.err("POST", "/v2.0/security-group-rules",
+            {"security_group_rule": {**rule, "port_range_min": 99, "port_range_max": 99}},
+            status=409, type="OverQuota", project="p1")
+    assert api.ok("GET", "/v2.0/quotas/p1/details")["quota"]["security_group_rule"]["used"] == 8
