@@ -102,6 +102,11 @@ mechanism_drivers = openvswitch,linuxbridge
 vni_ranges = 1:1000
 [database]
 connection = {{url}}
+[quotas]
+# Load, not limits: Neutron's default quotas (100 networks, 500 ports) would stop the run.
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
 """
 
 OVS: dict[str, Any] = {

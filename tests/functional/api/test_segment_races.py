@@ -33,6 +33,11 @@ network_vlan_ranges = physnet1:1:{VLANS}
 vni_ranges = 1:{VNIS}
 [database]
 connection = {{url}}
+[quotas]
+# Load, not limits: Neutron's default quotas (100 networks, 500 ports) would stop the run.
+quota_network = -1
+quota_subnet = -1
+quota_port = -1
 """
 
 

@@ -15,7 +15,7 @@ from netplex.db.models import IPAllocation, Port
 from netplex.errors import IpAddressGenerationFailure
 from netplex.server import build_core
 
-CONF = "[ml2]\ntype_drivers = local\nproject_network_types = local\n"
+CONF = "[ml2]\ntype_drivers = local\nproject_network_types = local\n[quotas]\nquota_port = -1\n"
 
 
 def _core(url: str) -> Core:
