@@ -24,7 +24,7 @@ ALLOWED: dict[str, str] = {
     "lab/server_process.py": "starts and stops a netplex server process for the lab",
     # Not a process of netplex's own: asks OVSDB whether br-int exists yet. lab/ is
     # owned elsewhere; it should call netplex.linux.ovs (vsctl / run_vsctl) instead.
-    "lab/lab.py": "waits for an OVS host's br-int with ovs-vsctl (to move into linux/)",
+    "lab/launch.py": "waits for an OVS host's br-int with ovs-vsctl (to move into linux/)",
 }
 
 _MODULES = {"pyroute2", "subprocess", "ctypes"}
