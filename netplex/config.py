@@ -274,7 +274,7 @@ _LOGGING = "logging goes to the server's standard error (debug is honoured)"
 _RPC = "Netplex has no message bus: agents follow the server's HTTP change feed"
 _POOL = "the connection pool is sized by SQLAlchemy's defaults"
 _L3 = "routers are served by the l3 service plugin, which does not read this option"
-_DHCP = "DHCP scheduling is the dhcp service plugin's, which does not read this option"
+_DHCP = "the dhcp service plugin always schedules to the least-loaded live agent"
 
 #: Options of a standard Neutron deployment Netplex reads but does not act on, when no
 #: driver or plugin declares them: section -> option -> why. A file that sets one gets one
@@ -298,9 +298,9 @@ ACCEPTED: dict[str, dict[str, str]] = {
         **dict.fromkeys(("router_distributed", "l3_ha", "max_l3_agents_per_router",
                          "allow_automatic_l3agent_failover", "router_auto_schedule",
                          "router_scheduler_driver"), _L3),
-        **dict.fromkeys(("dhcp_agents_per_network", "network_auto_schedule", "dhcp_lease_duration",
-                         "network_scheduler_driver", "dhcp_load_type",
-                         "allow_automatic_dhcp_failover"), _DHCP),
+        # dhcp_agents_per_network, network_auto_schedule, dhcp_lease_duration and
+        # allow_automatic_dhcp_failover are declared by the dhcp plugin's options.
+        **dict.fromkeys(("network_scheduler_driver", "dhcp_load_type"), _DHCP),
         **dict.fromkeys(("log_dir", "log_file", "use_syslog", "use_stderr", "use_journal", "verbose",
                          "default_log_levels", "log_date_format", "logging_context_format_string",
                          "logging_default_format_string", "syslog_log_facility",
